@@ -1,0 +1,150 @@
+"""The state store's engine: one entry, :func:`init_db`, and the two ways to use it, :func:`read` and :func:`write`.
+
+SQLite (the default) is set up for one writer process and several reader processes on one host:
+
+- ``journal_mode=WAL`` (persisted in the file): readers never block the writer, nor the writer readers;
+- ``busy_timeout`` and ``foreign_keys=ON`` on every connection (they are per-connection settings);
+- a write transaction starts with ``BEGIN IMMEDIATE``, so it takes the write lock up front and waits
+  ``busy_timeout`` for it, instead of failing at once with "database is locked" when a deferred transaction
+  later tries to write. Read transactions stay deferred and short.
+
+Any other SQLAlchemy URL (PostgreSQL) is used as it is. Every write that belongs together is one
+``with write(engine) as conn:`` block: it commits whole or not at all.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError as SAOperationalError
+
+from ravenshire.errors import StoreError
+
+__all__ = ["create_store_engine", "get_engine", "init_db", "read", "write"]
+
+_WRITE_OPTION = "ravenshire_write"
+
+
+def _sqlite_events(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_store_engine(url: str, *, busy_timeout_ms: int = 30000, echo: bool = False) -> Engine:
+    """A new engine for ``url``; for a SQLite file, its folder is created and the pragmas above are set."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        _sqlite_events(engine, busy_timeout_ms)
+    return engine
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: commits when the block ends, rolls back whole if it raises."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    """A short read transaction (a consistent snapshot under WAL)."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+_engines: dict[tuple[str, int], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def get_engine(url: str, *, busy_timeout_ms: int = 30000) -> Engine:
+    """A process-wide engine per URL (engines are pools: make one, share it)."""
+    key = (url, busy_timeout_ms)
+    with _engines_lock:
+        if key not in _engines:
+            _engines[key] = create_store_engine(url, busy_timeout_ms=busy_timeout_ms)
+        return _engines[key]
+
+
+def _alembic_config(conn: Connection) -> Any:
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration's revision id."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(Path(__file__).parent / "migrations"))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The store's schema revision, or None for an empty store."""
+    with read(engine) as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
+def init_db(url: str, *, busy_timeout_ms: int = 30000) -> Engine:
+    """Create or upgrade the store at ``url`` to the newest schema and return its (shared) engine.
+
+    Safe to call from several processes at once: on SQLite the migration runs inside one ``BEGIN
+    IMMEDIATE`` transaction, so the second caller waits, then finds the schema current and does nothing.
+    """
+    from alembic import command
+
+    engine = get_engine(url, busy_timeout_ms=busy_timeout_ms)
+    try:
+        if current_revision(engine) == head_revision():
+            return engine
+        with write(engine) as conn:
+            command.upgrade(_alembic_config(conn), "head")
+    except SAOperationalError as exc:
+        raise StoreError(f"cannot open the state store at {engine.url!r}: {exc.orig}") from exc
+    return engine
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise :class:`StoreError` unless the store's schema is the newest one."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        state = "empty" if current is None else f"at revision {current}"
+        raise StoreError(f"the state store is {state}, this code needs revision {head}; run: python -m ravenshire init")
