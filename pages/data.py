@@ -1,0 +1,278 @@
+"""Data: universe and coverage, validation reports with rejected rows, versions, fetch and import."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from ravenshire.data import queries
+from ravenshire.data.validation import RULES
+from ravenshire.ui import cached_query, get_config, get_manager, run_action
+
+coverage = cached_query(queries.coverage)
+totals = cached_query(queries.store_totals)
+fetch_log = cached_query(queries.fetch_log)
+issues = cached_query(queries.issues)
+latest_report_id = cached_query(queries.latest_report_id)
+versions = cached_query(queries.versions)
+
+
+def refresh() -> None:
+    """Forget cached reads after this session wrote to the store."""
+    for query in (coverage, totals, fetch_log, issues, latest_report_id, versions):
+        query.clear()
+
+
+config = get_config()
+manager = run_action("Opening the state store…", get_manager)
+if manager is None:
+    st.stop()
+
+st.title("Data")
+
+if manager.store_is_empty():
+    if config.is_demo:
+        done = run_action("Empty store: generating the demo universe…", manager.bootstrap_demo)
+        if done:
+            refresh()
+            st.toast(f"Demo universe ready: {sum(s.rows_stored for s in done):,} bars stored.")
+    else:
+        st.info(
+            "The store holds no market data yet. Fetch the universe in **Fetch & import** below, "
+            "or import your own CSV/Parquet file."
+        )
+
+head = totals()
+cov = coverage()
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Instruments", head["instruments"], help="(symbol, source) pairs with stored bars")
+c2.metric("Bars stored", f"{head['bars']:,}")
+c3.metric("Latest bar", "—" if head["last_date"] is None else f"{head['last_date']:%Y-%m-%d}")
+c4.metric("Data versions", head["versions"])
+
+tab_cov, tab_val, tab_ver, tab_fetch, tab_log = st.tabs(
+    ["Coverage", "Validation", "Versions", "Fetch & import", "Fetch log"]
+)
+
+with tab_cov:
+    universe = pd.DataFrame({"symbol": list(config.data.universe)})
+    universe["configured source"] = universe["symbol"].map(config.data.source_for)
+    table = universe.merge(cov, on="symbol", how="outer")
+    missing = table["bars"].isna() & table["configured source"].notna()
+    st.subheader("Universe and coverage")
+    if missing.any():
+        st.warning(f"No stored bars yet for: {', '.join(table.loc[missing, 'symbol'])}. Fetch them below.")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "demo": st.column_config.CheckboxColumn("demo", help="synthetic (demo) data"),
+            "first": st.column_config.DateColumn("first bar"),
+            "last": st.column_config.DateColumn("last bar"),
+            "bars": st.column_config.NumberColumn("bars", format="%d"),
+            "last_fetch": st.column_config.NumberColumn("last fetch #", format="%d"),
+        },
+    )
+    stored = sorted(cov["symbol"].unique()) if not cov.empty else []
+    if stored:
+        picked = st.multiselect("Chart adjusted close (rebased to 100)", stored, default=stored[:4])
+        if picked:
+            prices = run_action("Loading prices…", lambda: manager.close_prices(picked, end_date=head["last_date"]))
+            if prices is not None:
+                rebased = 100 * prices / prices.bfill().iloc[0]
+                long = rebased.reset_index().melt("date", var_name="symbol", value_name="value").dropna()
+                chart = (
+                    alt.Chart(long)
+                    .mark_line(strokeWidth=1.4)
+                    .encode(
+                        x=alt.X("date:T", title=None),
+                        y=alt.Y("value:Q", title="Adjusted close (start = 100)", scale=alt.Scale(zero=False)),
+                        color=alt.Color("symbol:N", legend=alt.Legend(orient="top")),
+                        tooltip=["symbol", alt.Tooltip("date:T"), alt.Tooltip("value:Q", format=".1f")],
+                    )
+                    .properties(height=320)
+                )
+                st.altair_chart(chart, width="stretch")
+
+with tab_val:
+    log = fetch_log()
+    reported = log[log["kind"].isin(["fetch", "import", "validate"])] if not log.empty else log
+    if reported.empty:
+        st.info("No validation report yet: every fetch and import produces one.")
+    else:
+        labels = {
+            int(r.id): f"#{r.id} {r.kind} {r.source} — {r.status} ({pd.Timestamp(r.finished_at):%Y-%m-%d %H:%M} UTC)"
+            for r in reported.itertuples()
+        }
+        chosen = st.selectbox("Report", list(labels), format_func=labels.get, index=0)
+        row = reported[reported["id"] == chosen].iloc[0]
+        r1, r2, r3, r4 = st.columns(4)
+        r1.metric("Rows received", f"{row.rows_received:,}")
+        r2.metric("Stored", f"{row.rows_stored:,}")
+        r3.metric("Rejected", f"{row.rows_rejected:,}")
+        r4.metric("Flagged", f"{row.rows_flagged:,}")
+        if row.message:
+            st.caption(row.message)
+        found = issues(int(chosen))
+        if found.empty:
+            st.success("Every row passed every rule.")
+        else:
+            rejected = found[found["action"] == "rejected"]
+            flagged = found[found["action"] == "flagged"]
+            st.markdown(f"**Rejected rows (quarantined, not stored): {len(rejected)}**")
+            if not rejected.empty:
+                st.dataframe(
+                    rejected[
+                        ["symbol", "date", "rule", "detail", "open", "high", "low", "close", "adj_close", "volume"]
+                    ],
+                    hide_index=True,
+                    width="stretch",
+                    column_config={"date": st.column_config.DateColumn("date")},
+                )
+            st.markdown(f"**Flagged (stored, worth a look): {len(flagged)}**")
+            if not flagged.empty:
+                st.dataframe(
+                    flagged[["symbol", "date", "rule", "detail"]],
+                    hide_index=True,
+                    width="stretch",
+                    column_config={"date": st.column_config.DateColumn("date")},
+                )
+        with st.expander("What each rule checks"):
+            st.table(pd.DataFrame({"rule": list(RULES), "checks": list(RULES.values())}).set_index("rule"))
+    validate = st.button("Validate stored data now", help="Run every rule over the stored bars of the universe")
+    if validate and run_action("Validating stored bars…", manager.validate_stored) is not None:
+        refresh()
+        st.rerun()
+
+with tab_ver:
+    st.subheader("Data versions")
+    st.caption("Immutable snapshots, named by the SHA-256 of their content: the same data always gets the same id.")
+    vers = versions()
+    if vers.empty:
+        st.info("No versions yet. Create one below, or pass create_version=True to get_market_data.")
+    else:
+        st.dataframe(
+            vers[["short_id", "created_at", "start", "end", "n_rows", "symbols", "sources", "is_demo", "label"]],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "short_id": "version",
+                "n_rows": st.column_config.NumberColumn("days", format="%d"),
+                "is_demo": st.column_config.CheckboxColumn("demo"),
+            },
+        )
+    with st.form("create_version"):
+        st.markdown("**Create a version**")
+        symbols = st.multiselect("Symbols", stored, default=stored)
+        d1, d2 = st.columns(2)
+        start = d1.date_input("From", value=config.data.history_start)
+        end = d2.date_input("To", value=head["last_date"] or pd.Timestamp.today())
+        label = st.text_input("Label (optional)", max_chars=200)
+        if st.form_submit_button("Create version"):
+            if not symbols:
+                st.error("Pick at least one symbol.")
+            elif start > end:
+                st.error(f"'From' ({start}) is after 'To' ({end}).")
+            else:
+                data = run_action(
+                    "Snapshotting…",
+                    lambda: manager.get_market_data(symbols, start, end, create_version=True, label=label or None),
+                )
+                if data is not None:
+                    refresh()
+                    st.success(f"Version {data.attrs['data_version'][:12]} ({len(symbols)} symbols).")
+
+with tab_fetch:
+    left, right = st.columns(2)
+    with left, st.form("fetch"):
+        st.markdown("**Fetch market data**")
+        st.caption("Only sessions the store lacks are fetched; every fetch is validated and logged.")
+        fetch_symbols = st.multiselect("Symbols", list(config.data.universe), default=list(config.data.universe))
+        extra = st.text_input("More symbols (comma-separated)", placeholder="e.g. IBM, ORCL")
+        f1, f2 = st.columns(2)
+        f_start = f1.date_input("From", value=config.data.history_start, key="fetch_start")
+        f_end = f2.date_input("To", value=pd.Timestamp.today(), key="fetch_end")
+        refetch = st.checkbox("Fetch the whole range again", help="Re-download even sessions already stored")
+        if st.form_submit_button("Fetch", type="primary"):
+            wanted = fetch_symbols + [x for x in extra.replace(";", ",").split(",") if x.strip()]
+            if not wanted:
+                st.error("Pick or type at least one symbol.")
+            elif f_start > f_end:
+                st.error(f"'From' ({f_start}) is after 'To' ({f_end}).")
+            else:
+                done = run_action("Fetching…", lambda: manager.fetch(wanted, f_start, f_end, refresh=refetch))
+                if done is not None:
+                    refresh()
+                    if not done:
+                        st.info("Nothing to fetch: every session in range is already stored.")
+                    for summary in done:
+                        shown = st.success if summary.status == "ok" else st.warning
+                        shown(
+                            f"#{summary.fetch_id} {summary.source}: {summary.status} — {summary.rows_stored:,} "
+                            f"stored, {summary.rows_rejected} rejected, {summary.rows_flagged} flagged."
+                        )
+    with right, st.form("import"):
+        st.markdown("**Import your own file**")
+        st.caption("CSV or Parquet, long (symbol, date, OHLCV) or wide (date + one column per symbol).")
+        upload = st.file_uploader("File", type=["csv", "parquet", "pq"])
+        layout = st.radio("Layout", ["auto", "long", "wide"], horizontal=True)
+        one_symbol = st.text_input("Symbol (for a one-symbol file without a symbol column)")
+        mapping = st.text_input("Column mapping (optional)", placeholder="Px_Last=close, Ticker=symbol")
+        if st.form_submit_button("Import"):
+            pairs = [p.strip() for p in mapping.split(",") if p.strip()]
+            bad = [p for p in pairs if p.count("=") != 1 or not all(x.strip() for x in p.split("="))]
+            if upload is None:
+                st.error("Choose a file to import.")
+            elif bad:
+                st.error(f"Column mapping {', '.join(bad)}: write FILE_COLUMN=FIELD, separated by commas.")
+            else:
+                column_map = dict((a.strip(), b.strip()) for a, b in (p.split("=") for p in pairs)) or None
+                summary = run_action(
+                    f"Importing {upload.name}…",
+                    lambda: manager.import_file(
+                        upload,
+                        name=upload.name,
+                        layout=layout,
+                        symbol=one_symbol.strip() or None,
+                        column_map=column_map,
+                    ),
+                )
+                if summary is not None:
+                    refresh()
+                    shown = st.success if summary.status == "ok" else st.warning
+                    shown(
+                        f"#{summary.fetch_id} import of {upload.name}: {summary.status} — {summary.rows_stored:,} "
+                        f"stored, {summary.rows_rejected} rejected (see Validation), {summary.rows_flagged} flagged."
+                    )
+
+with tab_log:
+    log = fetch_log()
+    if log.empty:
+        st.info("Nothing fetched or imported yet.")
+    else:
+        st.dataframe(
+            log[
+                [
+                    "id",
+                    "kind",
+                    "source",
+                    "origin",
+                    "status",
+                    "start_date",
+                    "end_date",
+                    "rows_stored",
+                    "rows_rejected",
+                    "rows_flagged",
+                    "finished_at",
+                    "symbols",
+                    "message",
+                ]
+            ],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "start_date": st.column_config.DateColumn("from"),
+                "end_date": st.column_config.DateColumn("to"),
+                "finished_at": st.column_config.DatetimeColumn("finished (UTC)", format="YYYY-MM-DD HH:mm"),
+            },
+        )
