@@ -163,11 +163,21 @@ class DataConfig:
         return self.symbol_sources.get(symbol, self.source)
 
 
+def _database_url(value: str) -> str:
+    try:
+        make_url(value)
+    except ArgumentError:
+        raise ValueError(
+            "not a database URL; use e.g. sqlite:///var/ravenshire.db or postgresql+psycopg://user@host/db"
+        ) from None
+    return value
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class StoreConfig:
     """``[STORE]``: the SQLAlchemy URL of the state store (SQLite by default, PostgreSQL works)."""
 
-    url: str = _setting("sqlite:///var/ravenshire.db", "SQLAlchemy database URL")
+    url: str = _setting("sqlite:///var/ravenshire.db", "SQLAlchemy database URL", check=_database_url)
     busy_timeout_ms: int = _setting(30000, "SQLite: wait this long for a lock", minimum=0, maximum=600000)
 
 
@@ -392,12 +402,4 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
                 values[key] = _convert(field, env[var], f"environment variable {var}")
         sections[name.lower()] = cls(**values)
 
-    config = Config(**sections, source=path)
-    try:
-        config.store_url  # noqa: B018  # parse the URL once, here, to refuse a bad one at start
-    except ArgumentError:
-        raise ConfigError(
-            f"[STORE] url = {config.store.url!r}: not a database URL; use e.g. sqlite:///var/ravenshire.db "
-            f"or postgresql+psycopg://user@host/db"
-        ) from None
-    return config
+    return Config(**sections, source=path)

@@ -1,0 +1,116 @@
+"""``python -m ravenshire`` in real subprocesses: exit codes and one-line messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT, write_ini
+
+
+@pytest.fixture
+def run(tmp_path: Path):  # noqa: ANN201
+    ini = write_ini(
+        tmp_path / "cli.ini",
+        f"""
+        [DATA]
+        universe = AAA, BBB
+        history_start = 2024-01-02
+        [STORE]
+        url = sqlite:///{tmp_path / "cli.db"}
+        """,
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAVENSHIRE_")}
+    env["RAVENSHIRE_CONFIG"] = str(ini)
+
+    def run(*args: str, **extra_env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "ravenshire", *args],
+            cwd=PROJECT,
+            env={**env, **extra_env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    run.db = tmp_path / "cli.db"  # type: ignore[attr-defined]
+    return run
+
+
+def _one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_init_fetch_versions_validate(run) -> None:  # noqa: ANN001
+    proc = run("init")
+    assert proc.returncode == 0 and "schema revision" in proc.stdout
+    assert run.db.is_file()
+
+    proc = run("fetch", "--start", "2024-01-02", "--end", "2024-03-28")
+    assert proc.returncode == 0, proc.stderr
+    assert "fetch synthetic 2 symbols 2024-01-02..2024-03-28: ok" in proc.stdout
+    proc = run("fetch", "--start", "2024-01-02", "--end", "2024-03-28")
+    assert "nothing to fetch" in proc.stdout
+
+    proc = run("--json", "versions", "--create", "--start", "2024-01-02", "--end", "2024-03-28", "--label", "cli")
+    assert proc.returncode == 0, proc.stderr
+    created = json.loads(proc.stdout)
+    assert created["symbols"] == ["AAA", "BBB"] and created["is_demo"] is True
+    listing = run("versions")
+    assert created["id"][:12] in listing.stdout and "DEMO" in listing.stdout
+
+    proc = run("validate", "--start", "2024-01-02", "--end", "2024-03-28")
+    assert proc.returncode == 0, proc.stderr
+    assert "validate synthetic 2 symbols" in proc.stdout
+
+
+def test_import_of_a_good_and_a_broken_file(run, tmp_path: Path) -> None:  # noqa: ANN001
+    good = tmp_path / "good.csv"
+    good.write_text("Date,Close\n2024-01-02,10\n2024-01-03,10.5\n2024-01-04,10.2\n")
+    proc = run("import", str(good), "--symbol", "HOUSE")
+    assert proc.returncode == 0, proc.stderr
+    assert "import import 1 symbols" in proc.stdout
+
+    broken = tmp_path / "broken.csv"
+    broken.write_text("when,price\nyesterday,abc\n")
+    proc = run("import", str(broken))
+    _one_line_error(proc, 2, "broken.csv")
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("fetch", "--start", "2024-13-01"), ("start_date '2024-13-01' is not a date",)),
+        (("fetch", "--symbols", "A A"), ("not valid symbols",)),
+        (("versions", "--create", "--start", "2024-05-01", "--end", "2024-01-01"), ("is after end_date",)),
+        (("import", "/no/such/file.csv"), ("file.csv",)),
+        (("frobnicate",), ("invalid choice: 'frobnicate'",)),
+        (("import", "x.csv", "--map", "nonsense"), ("not FILE_COLUMN=FIELD",)),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(run, args, needles) -> None:  # noqa: ANN001
+    _one_line_error(run(*args), 2, *needles)
+
+
+def test_bad_configuration_is_one_line_naming_the_variable(run) -> None:  # noqa: ANN001
+    proc = run("fetch", RAVENSHIRE_RISK_MAX_LEVERAGE="lots")
+    _one_line_error(proc, 2, "RAVENSHIRE_RISK_MAX_LEVERAGE", "not a number")
+
+
+def test_unknown_version_exits_non_zero(run) -> None:  # noqa: ANN001
+    run("init")
+    from ravenshire.store import init_db  # the store exists; the version does not
+
+    init_db(f"sqlite:///{run.db}")
+    proc = run("--json", "versions")
+    assert proc.returncode == 0 and json.loads(proc.stdout) == []
