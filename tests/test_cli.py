@@ -14,7 +14,7 @@ from tests.conftest import PROJECT, write_ini
 
 
 @pytest.fixture
-def run(tmp_path: Path):  # noqa: ANN201
+def run(tmp_path: Path):
     ini = write_ini(
         tmp_path / "cli.ini",
         f"""
@@ -51,7 +51,7 @@ def _one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str)
         assert needle in lines[0]
 
 
-def test_init_fetch_versions_validate(run) -> None:  # noqa: ANN001
+def test_init_fetch_versions_validate(run) -> None:
     proc = run("init")
     assert proc.returncode == 0 and "schema revision" in proc.stdout
     assert run.db.is_file()
@@ -74,7 +74,7 @@ def test_init_fetch_versions_validate(run) -> None:  # noqa: ANN001
     assert "validate synthetic 2 symbols" in proc.stdout
 
 
-def test_import_of_a_good_and_a_broken_file(run, tmp_path: Path) -> None:  # noqa: ANN001
+def test_import_of_a_good_and_a_broken_file(run, tmp_path: Path) -> None:
     good = tmp_path / "good.csv"
     good.write_text("Date,Close\n2024-01-02,10\n2024-01-03,10.5\n2024-01-04,10.2\n")
     proc = run("import", str(good), "--symbol", "HOUSE")
@@ -98,16 +98,16 @@ def test_import_of_a_good_and_a_broken_file(run, tmp_path: Path) -> None:  # noq
         (("import", "x.csv", "--map", "nonsense"), ("not FILE_COLUMN=FIELD",)),
     ],
 )
-def test_bad_input_exits_2_with_one_line(run, args, needles) -> None:  # noqa: ANN001
+def test_bad_input_exits_2_with_one_line(run, args, needles) -> None:
     _one_line_error(run(*args), 2, *needles)
 
 
-def test_bad_configuration_is_one_line_naming_the_variable(run) -> None:  # noqa: ANN001
+def test_bad_configuration_is_one_line_naming_the_variable(run) -> None:
     proc = run("fetch", RAVENSHIRE_RISK_MAX_LEVERAGE="lots")
     _one_line_error(proc, 2, "RAVENSHIRE_RISK_MAX_LEVERAGE", "not a number")
 
 
-def test_unknown_version_exits_non_zero(run) -> None:  # noqa: ANN001
+def test_unknown_version_exits_non_zero(run) -> None:
     run("init")
     from ravenshire.store import init_db  # the store exists; the version does not
 

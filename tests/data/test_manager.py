@@ -18,7 +18,7 @@ from tests.conftest import NOW
 from tests.data.sources import CraftedSource, RecordingSource, clean_bars
 
 
-def _count(manager: DataManager, table) -> int:  # noqa: ANN001
+def _count(manager: DataManager, table) -> int:
     with read(manager.engine) as conn:
         return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
@@ -60,7 +60,7 @@ def test_end_in_the_future_is_capped_at_the_latest_closed_session(manager: DataM
         ([], None, None, "no symbols given"),
     ],
 )
-def test_bad_requests_are_refused(manager: DataManager, symbols, start, end, message) -> None:  # noqa: ANN001
+def test_bad_requests_are_refused(manager: DataManager, symbols, start, end, message) -> None:
     with pytest.raises(ConfigError, match=message):
         manager.get_market_data(symbols, start, end)
 
@@ -154,7 +154,7 @@ def test_true_regimes_of_the_demo_source_are_stored(manager: DataManager) -> Non
     assert set(labels.unique()) <= {"bull", "bear", "sideways", "crisis"}
 
 
-def test_bad_rows_are_quarantined_with_reasons_and_never_stored(make_config) -> None:  # noqa: ANN001
+def test_bad_rows_are_quarantined_with_reasons_and_never_stored(make_config) -> None:
     config = make_config("[DATA]\nsource = yfinance\nuniverse = GOOD, BAD\nhistory_start = 2024-01-02\n")
     days = sessions("2024-01-02", "2024-03-28")
     good, bad = clean_bars("GOOD", days), clean_bars("BAD", days)
@@ -178,13 +178,13 @@ def test_bad_rows_are_quarantined_with_reasons_and_never_stored(make_config) -> 
     assert _count(manager, s.bars) == 2 * len(days) - 2
 
 
-def test_a_failing_real_source_raises_is_logged_and_never_falls_back_to_demo(make_config) -> None:  # noqa: ANN001
+def test_a_failing_real_source_raises_is_logged_and_never_falls_back_to_demo(make_config) -> None:
     config = make_config("[DATA]\nsource = yfinance\nuniverse = AAPL\nhistory_start = 2024-01-02\n")
 
     class Down:
         name, is_demo = "yfinance", False
 
-        def fetch(self, symbols, start, end):  # noqa: ANN001, ANN202
+        def fetch(self, symbols, start, end):
             raise DataSourceError("Yahoo Finance request failed after 3 tries: connection refused")
 
     manager = DataManager(config, sources={"yfinance": Down()}, now=NOW)
@@ -197,7 +197,7 @@ def test_a_failing_real_source_raises_is_logged_and_never_falls_back_to_demo(mak
     assert "connection refused" in log.iloc[0]["message"]
 
 
-def test_symbols_a_source_cannot_deliver_are_named(make_config) -> None:  # noqa: ANN001
+def test_symbols_a_source_cannot_deliver_are_named(make_config) -> None:
     config = make_config("[DATA]\nsource = yfinance\nuniverse = GOOD\nhistory_start = 2024-01-02\n")
     days = sessions("2024-01-02", "2024-01-31")
     source = CraftedSource(clean_bars("GOOD", days), failed={"NOPE": "no data found, symbol may be delisted"})
@@ -207,7 +207,7 @@ def test_symbols_a_source_cannot_deliver_are_named(make_config) -> None:  # noqa
     assert manager.get_market_data(["GOOD"], "2024-01-02", "2024-01-31", fetch=False)["close"].notna().all().all()
 
 
-def test_sources_combine_per_symbol(make_config) -> None:  # noqa: ANN001
+def test_sources_combine_per_symbol(make_config) -> None:
     config = make_config(
         "[DATA]\nsource = synthetic\nsymbol_sources = REAL:yfinance\nuniverse = AAA, REAL\nhistory_start = 2024-01-02\n"
     )
@@ -221,7 +221,7 @@ def test_sources_combine_per_symbol(make_config) -> None:  # noqa: ANN001
     assert cov.loc["REAL", "source"] == "yfinance" and not bool(cov.loc["REAL", "demo"])
 
 
-def test_import_stores_a_users_file_and_serves_it(make_config, tmp_path) -> None:  # noqa: ANN001
+def test_import_stores_a_users_file_and_serves_it(make_config, tmp_path) -> None:
     config = make_config("[DATA]\nsymbol_sources = HOUSE:import\nuniverse = HOUSE\nhistory_start = 2024-01-02\n")
     manager = DataManager(config, now=NOW)
     days = sessions("2024-01-02", "2024-03-28")
@@ -234,7 +234,7 @@ def test_import_stores_a_users_file_and_serves_it(make_config, tmp_path) -> None
     assert data["close"]["HOUSE"].iloc[0] == pytest.approx(clean_bars("HOUSE", days)["close"].iloc[0])
 
 
-def test_a_broken_file_stores_nothing(manager: DataManager, tmp_path) -> None:  # noqa: ANN001
+def test_a_broken_file_stores_nothing(manager: DataManager, tmp_path) -> None:
     path = tmp_path / "broken.csv"
     path.write_text("symbol,date,close\nAAA,2024-01-02,10\nAAA,not-a-date,11\n")
     from ravenshire.errors import ImportFileError

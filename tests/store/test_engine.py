@@ -29,7 +29,7 @@ def _fetch_row(source: str = "test") -> dict:
     }  # fmt: skip
 
 
-def _count(engine) -> int:  # noqa: ANN001
+def _count(engine) -> int:
     with read(engine) as conn:
         return conn.execute(select(func.count()).select_from(s.fetches)).scalar_one()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,7 +19,7 @@ def pg_url() -> Iterator[str]:
     yield from postgres_server()
 
 
-def test_migrations_fetch_versions_and_reads_work_on_postgresql(pg_url: str, make_config) -> None:  # noqa: ANN001
+def test_migrations_fetch_versions_and_reads_work_on_postgresql(pg_url: str, make_config) -> None:
     engine = init_db(pg_url)
     assert current_revision(engine) == head_revision()
     config = make_config("[DATA]\nuniverse = AAA, BBB\nhistory_start = 2024-01-02\n", RAVENSHIRE_STORE_URL=pg_url)

@@ -1,0 +1,32 @@
+"""UI fixtures: an app environment (config + fresh store in tmp) and clean Streamlit caches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+
+from tests.conftest import write_ini
+
+UI_INI = """
+[DATA]
+universe = AAA, BBB, VIX
+history_start = 2025-06-02
+[UI]
+cache_ttl = 1
+"""
+
+
+@pytest.fixture
+def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    ini = write_ini(tmp_path / "ui.ini", UI_INI)
+    env = {"RAVENSHIRE_CONFIG": str(ini), "RAVENSHIRE_STORE_URL": f"sqlite:///{tmp_path / 'ui.db'}"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield env
+    st.cache_resource.clear()
+    st.cache_data.clear()

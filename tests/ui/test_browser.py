@@ -1,0 +1,39 @@
+"""The Data page in a real headless Chromium against a real `streamlit run app.py`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.ui.browser import app_server, chromium_page, wait_for_app
+
+pytestmark = pytest.mark.slow
+
+
+def test_data_page_in_a_browser_bootstraps_demo_data_and_imports_a_file(app_env, tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    with app_server(app_env, log) as url, chromium_page() as page:
+        page.goto(url)
+        wait_for_app(page)
+        page.get_by_text("Universe and coverage").wait_for(timeout=60_000)
+        page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
+        wait_for_app(page)
+        body = page.inner_text("body")
+        assert "DEMO DATA" in body
+        assert "Traceback" not in body
+        assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+        assert page.locator('[data-testid="stMetricValue"]').first.inner_text() == "3"  # instruments
+        page.screenshot(path=str(tmp_path / "data-page.png"), full_page=True)
+
+        page.get_by_role("tab", name="Fetch & import").click()
+        csv = tmp_path / "house.csv"
+        csv.write_text("Date,Close\n2025-06-02,10\n2025-06-03,10.4\n2025-06-04,10.1\n2025-06-05,10.3\n")
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(csv))
+        page.get_by_label("Symbol (for a one-symbol file without a symbol column)").fill("HOUSE")
+        page.get_by_role("button", name="Import").click()
+        page.get_by_text("import of house.csv: ok").wait_for(timeout=60_000)
+        wait_for_app(page)
+        page.screenshot(path=str(tmp_path / "after-import.png"), full_page=True)
+        assert "Traceback" not in page.inner_text("body")
+    assert "Traceback" not in log.read_text()

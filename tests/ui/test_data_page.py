@@ -1,0 +1,79 @@
+"""The app frame and the Data page under Streamlit's AppTest (a real script run, no browser)."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import PROJECT
+
+APP = str(PROJECT / "app.py")
+
+
+def _run(at: AppTest | None = None) -> AppTest:
+    at = at or AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_empty_store_bootstraps_the_demo_universe_and_says_demo(app_env) -> None:
+    at = _run()
+    assert any("DEMO DATA" in w.value for w in at.warning)
+    assert _metric(at, "Instruments") == "3"
+    coverage = at.dataframe[0].value
+    assert list(coverage["symbol"]) == ["AAA", "BBB", "VIX"]
+    assert coverage["bars"].notna().all()
+    assert coverage["demo"].all()
+    assert [t.label for t in at.tabs] == ["Coverage", "Validation", "Versions", "Fetch & import", "Fetch log"]
+
+
+def test_fetch_form_fetches_new_symbols(app_env) -> None:
+    at = _run()
+    form_text = next(t for t in at.text_input if t.label == "More symbols (comma-separated)")
+    form_text.input("DDD")
+    next(b for b in at.button if b.label == "Fetch").click()
+    _run(at)
+    assert any("synthetic: ok" in s.value for s in at.success), [s.value for s in at.success]
+    _run(at)
+    assert "DDD" in list(at.dataframe[0].value["symbol"])
+
+
+def test_fetch_form_refuses_an_inverted_range_beside_the_field(app_env) -> None:
+    at = _run()
+    starts = [d for d in at.date_input if d.label == "From"]
+    fetch_start = next(d for d in starts if d.key == "fetch_start")
+    fetch_start.set_value(__import__("datetime").date(2030, 1, 1))
+    next(b for b in at.button if b.label == "Fetch").click()
+    _run(at)
+    assert any("is after 'To'" in e.value for e in at.error)
+
+
+def test_create_version_form(app_env) -> None:
+    at = _run()
+    next(t for t in at.text_input if t.label == "Label (optional)").input("from the test")
+    next(b for b in at.button if b.label == "Create version").click()
+    _run(at)
+    assert any(s.value.startswith("Version ") for s in at.success)
+    _run(at)
+    assert _metric(at, "Data versions") == "1"
+
+
+def test_import_form_with_a_broken_file_shows_a_clear_error(app_env) -> None:
+    at = _run()
+    if not hasattr(at, "file_uploader") or not len(at.file_uploader):
+        pytest.skip("this Streamlit's AppTest cannot drive file_uploader (the browser test covers import)")
+    at.file_uploader[0].upload("prices.csv", b"when,price\nyesterday,abc\n", "text/csv")
+    next(b for b in at.button if b.label == "Import").click()
+    _run(at)
+    assert any("prices.csv" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_bad_configuration_is_shown_not_raised(app_env, monkeypatch) -> None:
+    monkeypatch.setenv("RAVENSHIRE_RISK_MAX_LEVERAGE", "lots")
+    at = _run()
+    assert any("Ravenshire cannot start" in e.value and "RAVENSHIRE_RISK_MAX_LEVERAGE" in e.value for e in at.error)
