@@ -4,9 +4,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from ravenshire.data import queries
+from ravenshire.data import FetchSummary, queries
 from ravenshire.data.validation import RULES
-from ravenshire.ui import cached_query, get_config, get_manager, run_action
+from ravenshire.ui import cached_query, flash, get_config, get_manager, run_action, show_flashes
 
 coverage = cached_query(queries.coverage)
 totals = cached_query(queries.store_totals)
@@ -17,9 +17,21 @@ versions = cached_query(queries.versions)
 
 
 def refresh() -> None:
-    """Forget cached reads after this session wrote to the store."""
+    """Forget cached reads after this session wrote to the store, and draw the page again."""
     for query in (coverage, totals, fetch_log, issues, latest_report_id, versions):
         query.clear()
+    st.rerun()
+
+
+def outcome(summary: FetchSummary, what: str | None = None) -> None:
+    """Keep one line on a fetch, import or validation for the next run of the page."""
+    kind = "success" if summary.status == "ok" else "warning"
+    what = what or f"{summary.kind} from {summary.source}"
+    flash(
+        kind,
+        f"#{summary.fetch_id} {what}: {summary.status} — {summary.rows_stored:,} stored, "
+        f"{summary.rows_rejected} rejected, {summary.rows_flagged} flagged (see Validation).",
+    )
 
 
 config = get_config()
@@ -28,13 +40,14 @@ if manager is None:
     st.stop()
 
 st.title("Data")
+show_flashes()
 
 if manager.store_is_empty():
     if config.is_demo:
         done = run_action("Empty store: generating the demo universe…", manager.bootstrap_demo)
         if done:
+            flash("info", f"Empty store: demo universe generated, {sum(s.rows_stored for s in done):,} bars stored.")
             refresh()
-            st.toast(f"Demo universe ready: {sum(s.rows_stored for s in done):,} bars stored.")
     else:
         st.info(
             "The store holds no market data yet. Fetch the universe in **Fetch & import** below, "
@@ -140,9 +153,10 @@ with tab_val:
         with st.expander("What each rule checks"):
             st.table(pd.DataFrame({"rule": list(RULES), "checks": list(RULES.values())}).set_index("rule"))
     validate = st.button("Validate stored data now", help="Run every rule over the stored bars of the universe")
-    if validate and run_action("Validating stored bars…", manager.validate_stored) is not None:
+    checked = run_action("Validating stored bars…", manager.validate_stored) if validate else None
+    if checked is not None:
+        outcome(checked[0])
         refresh()
-        st.rerun()
 
 with tab_ver:
     st.subheader("Data versions")
@@ -179,8 +193,8 @@ with tab_ver:
                     lambda: manager.get_market_data(symbols, start, end, create_version=True, label=label or None),
                 )
                 if data is not None:
+                    flash("success", f"Version {data.attrs['data_version'][:12]} ({len(symbols)} symbols).")
                     refresh()
-                    st.success(f"Version {data.attrs['data_version'][:12]} ({len(symbols)} symbols).")
 
 with tab_fetch:
     left, right = st.columns(2)
@@ -202,15 +216,11 @@ with tab_fetch:
             else:
                 done = run_action("Fetching…", lambda: manager.fetch(wanted, f_start, f_end, refresh=refetch))
                 if done is not None:
-                    refresh()
                     if not done:
-                        st.info("Nothing to fetch: every session in range is already stored.")
+                        flash("info", "Nothing to fetch: every session in range is already stored.")
                     for summary in done:
-                        shown = st.success if summary.status == "ok" else st.warning
-                        shown(
-                            f"#{summary.fetch_id} {summary.source}: {summary.status} — {summary.rows_stored:,} "
-                            f"stored, {summary.rows_rejected} rejected, {summary.rows_flagged} flagged."
-                        )
+                        outcome(summary)
+                    refresh()
     with right, st.form("import"):
         st.markdown("**Import your own file**")
         st.caption("CSV or Parquet, long (symbol, date, OHLCV) or wide (date + one column per symbol).")
@@ -238,12 +248,8 @@ with tab_fetch:
                     ),
                 )
                 if summary is not None:
+                    outcome(summary, f"import of {upload.name}")
                     refresh()
-                    shown = st.success if summary.status == "ok" else st.warning
-                    shown(
-                        f"#{summary.fetch_id} import of {upload.name}: {summary.status} — {summary.rows_stored:,} "
-                        f"stored, {summary.rows_rejected} rejected (see Validation), {summary.rows_flagged} flagged."
-                    )
 
 with tab_log:
     log = fetch_log()

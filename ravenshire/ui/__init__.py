@@ -7,10 +7,21 @@ read through the layers' query functions and call the layers' managers.
 from ravenshire.ui.common import (
     cached_query,
     demo_banner,
+    flash,
     get_config,
     get_engine,
     get_manager,
     run_action,
+    show_flashes,
 )
 
-__all__ = ["cached_query", "demo_banner", "get_config", "get_engine", "get_manager", "run_action"]
+__all__ = [
+    "cached_query",
+    "demo_banner",
+    "flash",
+    "get_config",
+    "get_engine",
+    "get_manager",
+    "run_action",
+    "show_flashes",
+]

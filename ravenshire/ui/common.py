@@ -13,7 +13,16 @@ from ravenshire.config import Config, load_config
 from ravenshire.errors import RavenshireError
 from ravenshire.store import init_db
 
-__all__ = ["cached_query", "demo_banner", "get_config", "get_engine", "get_manager", "run_action"]
+__all__ = [
+    "cached_query",
+    "demo_banner",
+    "flash",
+    "get_config",
+    "get_engine",
+    "get_manager",
+    "run_action",
+    "show_flashes",
+]
 
 log = logging.getLogger("ravenshire.ui")
 T = TypeVar("T")
@@ -95,3 +104,17 @@ def run_action(label: str, action: Callable[[], T]) -> T | None:
         log.exception("unexpected error in %s", label)
         st.error(f"Unexpected error ({type(exc).__name__}): {exc}. Details are in the app's log.")
     return None
+
+
+_FLASH_KEY = "_ravenshire_flash"
+
+
+def flash(kind: str, message: str) -> None:
+    """Keep a message to show after the next rerun (``kind``: success, warning, info or error)."""
+    st.session_state.setdefault(_FLASH_KEY, []).append((kind, message))
+
+
+def show_flashes() -> None:
+    """Show, once, the messages kept by :func:`flash`."""
+    for kind, message in st.session_state.pop(_FLASH_KEY, []):
+        getattr(st, kind)(message)

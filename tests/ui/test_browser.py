@@ -34,6 +34,7 @@ def test_data_page_in_a_browser_bootstraps_demo_data_and_imports_a_file(app_env,
         page.get_by_role("button", name="Import").click()
         page.get_by_text("import of house.csv: ok").wait_for(timeout=60_000)
         wait_for_app(page)
+        assert page.locator('[data-testid="stMetricValue"]').first.inner_text() == "4"  # HOUSE joined
         page.screenshot(path=str(tmp_path / "after-import.png"), full_page=True)
         assert "Traceback" not in page.inner_text("body")
     assert "Traceback" not in log.read_text()
