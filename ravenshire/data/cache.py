@@ -132,10 +132,12 @@ class DataCache:
         """
         if bars.empty:
             return 0
-        symbols = bars["symbol"].to_numpy()
-        uniques, starts = np.unique(symbols, return_index=True)
+        # bars are sorted by (symbol, date): each symbol is one contiguous block
+        starts = np.flatnonzero(bars["symbol"].ne(bars["symbol"].shift()).to_numpy())
+        uniques = bars["symbol"].iloc[starts].tolist()
         ids = self.instrument_ids(conn, [(sym, source) for sym in uniques], create_demo=is_demo)
-        id_per_row = pd.Series(symbols).map({sym: ids[(sym, source)] for sym in uniques}).to_numpy()
+        lengths = np.diff([*starts.tolist(), len(bars)])
+        id_per_row = np.repeat([ids[(sym, source)] for sym in uniques], lengths)
         keys = to_date_keys(bars["date"])
         columns = [id_per_row.tolist(), keys.tolist()]
         columns += [_sql_values(bars[f].to_numpy(dtype="float64")) for f in FIELDS]
@@ -185,17 +187,15 @@ class DataCache:
     def record_ranges(
         self,
         conn: Connection,
-        symbols: Iterable[str],
+        ranges: Mapping[str, tuple[dt.date, dt.date]],
         *,
         source: str,
         is_demo: bool,
-        start: dt.date,
-        end: dt.date,
         fetch_id: int,
     ) -> None:
-        """Remember that [start, end] was fetched for ``symbols`` (with or without data)."""
-        ids = self.instrument_ids(conn, [(sym, source) for sym in symbols], create_demo=is_demo)
-        rows = [(i, date_key(start), date_key(end), fetch_id) for i in sorted(ids.values())]
+        """Remember that symbol → (first, last day) was fetched from ``source`` (with or without data)."""
+        ids = self.instrument_ids(conn, [(sym, source) for sym in ranges], create_demo=is_demo)
+        rows = [(ids[(sym, source)], date_key(a), date_key(b), fetch_id) for sym, (a, b) in ranges.items()]
         columns = ["instrument_id", "start_date", "end_date", "fetch_id"]
         bulk_insert(conn, insert(s.fetched_ranges), columns, rows)
 

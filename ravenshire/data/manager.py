@@ -241,7 +241,7 @@ class DataManager:
         except RavenshireError as exc:
             self._log_failure("fetch", name, symbols, start, end, started, str(exc))
             raise
-        bars = normalize_bars(result.bars) if not result.bars.empty else normalize_bars(result.bars.head(0))
+        bars = normalize_bars(result.bars)
         in_request = bars["symbol"].isin(symbols) & bars["date"].between(pd.Timestamp(start), pd.Timestamp(end))
         bars = bars[in_request].reset_index(drop=True)
         # A symbol counts as fetched up to its last delivered day: a source that is late with the newest
@@ -449,10 +449,8 @@ class DataManager:
                 conn, kind, source, symbols, start, end, started, status, report=report, message=message
             )
             stored = self.cache.store_bars(conn, report.accepted, source=source, is_demo=is_demo, fetch_id=fetch_id)
-            for sym, last in covered.items():
-                self.cache.record_ranges(
-                    conn, [sym], source=source, is_demo=is_demo, start=start, end=last, fetch_id=fetch_id
-                )
+            ranges = {sym: (start, last) for sym, last in covered.items()}
+            self.cache.record_ranges(conn, ranges, source=source, is_demo=is_demo, fetch_id=fetch_id)
             self._store_issues(conn, fetch_id, report)
             if regimes is not None and len(regimes):
                 self._store_regimes(conn, regimes)
