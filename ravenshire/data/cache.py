@@ -28,7 +28,7 @@ from ravenshire.data.calendar import DEFAULT_EXCHANGE, sessions
 from ravenshire.data.frames import FIELDS
 from ravenshire.store import read
 from ravenshire.store import schema as s
-from ravenshire.store.bulk import bulk_insert, upsert_statement
+from ravenshire.store.bulk import bulk_insert, bulk_insert_arrays, upsert_statement
 from ravenshire.store.dates import date_key, from_date_keys, to_date_keys
 
 __all__ = ["DataCache", "Pair"]
@@ -45,13 +45,6 @@ def _utcnow() -> dt.datetime:
 
 def _encode(values: np.ndarray, dtype: str) -> bytes:
     return np.ascontiguousarray(values, dtype=dtype).tobytes()
-
-
-def _sql_values(values: np.ndarray) -> list[Any]:
-    """float64 array → list for the driver, NaN as None (SQL NULL) on every database."""
-    if np.isnan(values).any():
-        return np.where(np.isnan(values), None, values).tolist()
-    return values.tolist()
 
 
 class _Memory:
@@ -139,14 +132,12 @@ class DataCache:
         lengths = np.diff([*starts.tolist(), len(bars)])
         id_per_row = np.repeat([ids[(sym, source)] for sym in uniques], lengths)
         keys = to_date_keys(bars["date"])
-        columns = [id_per_row.tolist(), keys.tolist()]
-        columns += [_sql_values(bars[f].to_numpy(dtype="float64")) for f in FIELDS]
-        columns.append([fetch_id] * len(bars))
+        values = {f: bars[f].to_numpy(dtype="float64") for f in FIELDS}
+        arrays = [id_per_row, keys, *values.values(), np.full(len(bars), fetch_id)]
         stmt = upsert_statement(conn, s.bars, ["instrument_id", "date"], _BAR_COLUMNS)
-        written = bulk_insert(conn, stmt, _BAR_COLUMNS, zip(*columns, strict=True))
+        written = bulk_insert_arrays(conn, stmt, _BAR_COLUMNS, arrays)
 
         bounds = [*starts.tolist(), len(bars)]
-        values = {f: bars[f].to_numpy(dtype="float64") for f in FIELDS}
         new = {
             ids[(sym, source)]: (keys[a:b], {f: values[f][a:b] for f in FIELDS})
             for sym, a, b in zip(uniques, bounds[:-1], bounds[1:], strict=True)

