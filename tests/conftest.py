@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,13 @@ from ravenshire.store import init_db
 PROJECT = Path(__file__).resolve().parents[1]
 #: A fixed "now" (after the close of Friday 2024-06-28) so tests do not depend on the day they run.
 NOW = pd.Timestamp("2024-06-29 12:00", tz="UTC")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test whose tool is missing here; in CI (``CI`` set), where .ci/run installs it, fail instead."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} — .ci/run should have installed it")
+    pytest.skip(reason)
 
 
 def write_ini(path: Path, body: str) -> Path:

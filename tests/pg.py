@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import skip_or_fail
+
 
 def _bin(name: str) -> str | None:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
@@ -33,7 +35,7 @@ def postgres_server() -> Iterator[str]:
     """Start a server in a new temp folder; yield a SQLAlchemy URL for it; stop it and remove the folder."""
     initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
     if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+        skip_or_fail("PostgreSQL server binaries not installed (apt-get install postgresql)")
     pytest.importorskip("psycopg")
     # Not under pytest's tmp_path: its parents are private to root, and the server may run as postgres.
     tmp = Path(tempfile.mkdtemp(prefix="ravenshire-pg-"))
