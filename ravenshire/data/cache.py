@@ -259,7 +259,9 @@ class DataCache:
         rows = conn.execute(select(s.series).where(s.series.c.instrument_id.in_(list(ids.values()))))
         by_id = {row.instrument_id: row for row in rows}
         limit = date_key(before)
-        symbols, keys, values = [], [], {f: [] for f in FIELDS}
+        symbols: list[str] = []
+        keys: list[np.ndarray] = []
+        values: dict[str, list[np.ndarray]] = {f: [] for f in FIELDS}
         for (sym, _src), instrument_id in ids.items():
             row = by_id.get(instrument_id)
             if row is None:

@@ -21,6 +21,7 @@ source without corporate actions, such as the synthetic one). Use ``adj_close`` 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -97,12 +98,12 @@ def to_wide(bars: pd.DataFrame, symbols: Iterable[str] | None = None) -> pd.Data
     symbol_pos = {s: i for i, s in enumerate(symbols)}
     sym_codes = pd.Series(bars["symbol"].to_numpy()).map(symbol_pos)
     keep = sym_codes.notna().to_numpy()
-    sym_codes = sym_codes.to_numpy()[keep].astype(np.intp)
+    columns_at = sym_codes.to_numpy()[keep].astype(np.intp)
     date_codes = date_codes[keep]
     blocks = []
     for field in FIELDS:
         block = np.full((len(dates), len(symbols)), np.nan)
-        block[date_codes, sym_codes] = bars[field].to_numpy(dtype="float64")[keep]
+        block[date_codes, columns_at] = bars[field].to_numpy(dtype="float64")[keep]
         blocks.append(block)
     columns = pd.MultiIndex.from_product([FIELDS, symbols], names=["field", "symbol"])
     return pd.DataFrame(np.hstack(blocks), index=pd.DatetimeIndex(dates, name="date"), columns=columns)
@@ -117,4 +118,5 @@ def to_long(data: pd.DataFrame) -> pd.DataFrame:
 
 def close_prices(data: pd.DataFrame, adjusted: bool = True) -> pd.DataFrame:
     """Wide close prices (dates × symbols) from market data: ``adj_close`` by default, else ``close``."""
-    return data["adj_close" if adjusted else "close"].copy()
+    prices = data.xs("adj_close" if adjusted else "close", axis=1, level="field")
+    return cast(pd.DataFrame, prices).copy()

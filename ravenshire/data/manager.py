@@ -36,7 +36,7 @@ from ravenshire.data.versioning import DataVersion, DataVersioning
 from ravenshire.errors import ConfigError, DataUnavailableError, RavenshireError
 from ravenshire.store import init_db, read, write
 from ravenshire.store import schema as s
-from ravenshire.store.bulk import bulk_insert, upsert_statement
+from ravenshire.store.bulk import bulk_insert, bulk_insert_arrays, upsert_statement
 from ravenshire.store.dates import date_key, to_date_keys
 
 __all__ = ["DataManager", "FetchSummary"]
@@ -302,7 +302,7 @@ class DataManager:
             started=started,
             covered=covered,
             failed={},
-            label=str(name or getattr(file, "name", file)),
+            label=str(name or getattr(file, "name", None) or file),
         )
 
     # ------------------------------------------------------------------ validation of stored data
@@ -491,7 +491,9 @@ class DataManager:
             "started_at": started,
             "finished_at": _utcnow(),
         }
-        return int(conn.execute(insert(s.fetches).values(**values)).inserted_primary_key[0])
+        key = conn.execute(insert(s.fetches).values(**values)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
     def _log_failure(
         self, kind: str, source: str, symbols: list[str], start: dt.date, end: dt.date, started: dt.datetime, msg: str
@@ -509,16 +511,14 @@ class DataManager:
         rejected = report.rejected.set_index(["symbol", "date"])[list(FIELDS)]
         rejected = rejected[~rejected.index.duplicated()]
         joined = issues.join(rejected, on=["symbol", "date"]) if not rejected.empty else issues
-        keys = np.full(len(joined), None, dtype=object)
+        n = len(joined)
+        keys = np.full(n, None, dtype=object)
         has_date = joined["date"].notna().to_numpy()
-        keys[has_date] = to_date_keys(joined.loc[has_date, "date"]).tolist()
-        values = [joined[f].to_numpy(dtype="float64") if f in joined else np.full(len(joined), np.nan) for f in FIELDS]
-        as_sql = [np.where(np.isnan(v), None, v).tolist() for v in values]
-        rows = zip(
-            [fetch_id] * len(joined), joined["symbol"].tolist(), keys.tolist(), joined["rule"].tolist(),
-            joined["action"].tolist(), joined["detail"].tolist(), *as_sql, strict=True,
-        )  # fmt: skip
-        bulk_insert(conn, insert(s.validation_issues), columns, rows)
+        keys[has_date] = to_date_keys(joined.loc[has_date, "date"])
+        text = [joined[c].to_numpy(dtype=object) for c in ("symbol", "rule", "action", "detail")]
+        values = [joined[f].to_numpy(dtype="float64") if f in joined else np.full(n, np.nan) for f in FIELDS]
+        arrays = [np.full(n, fetch_id), text[0], keys, *text[1:], *values]
+        bulk_insert_arrays(conn, insert(s.validation_issues), columns, arrays)
 
     def _store_regimes(self, conn: Connection, regimes: pd.Series) -> None:
         seed = self.config.data.synthetic_seed

@@ -141,10 +141,11 @@ class DataVersioning:
                 f"{version_id!r} is not a data version id; give at least {_MIN_PREFIX} hex digits "
                 f"(see: python -m ravenshire versions)"
             )
-        ids = conn.execute(
-            select(s.data_versions.c.id).where(s.data_versions.c.id.like(version_id + "%")).limit(2)
-        ).scalars()
-        ids = list(ids)
+        ids = list(
+            conn.execute(
+                select(s.data_versions.c.id).where(s.data_versions.c.id.like(version_id + "%")).limit(2)
+            ).scalars()
+        )
         if not ids:
             raise VersionNotFoundError(f"no data version {version_id!r}; see: python -m ravenshire versions")
         if len(ids) > 1:

@@ -22,6 +22,7 @@ __all__ = ["bulk_insert", "bulk_insert_arrays", "upsert_statement"]
 def upsert_statement(conn: Connection, table: Table, keys: Sequence[str], columns: Sequence[str]) -> Insert:
     """``INSERT … ON CONFLICT (keys) DO UPDATE`` of ``columns`` for SQLite and PostgreSQL."""
     name = conn.dialect.name
+    stmt: sqlite.Insert | postgresql.Insert
     if name == "sqlite":
         stmt = sqlite.insert(table)
     elif name == "postgresql":
@@ -56,7 +57,9 @@ def _driver_values(values: np.ndarray, start: int, stop: int) -> list[Any]:
     """A slice of a column as driver values: NaN → None (SQL NULL on every database)."""
     part = values[start:stop]
     if part.dtype.kind == "f" and np.isnan(part).any():
-        return np.where(np.isnan(part), None, part).tolist()
+        out = part.astype(object)
+        out[np.isnan(part)] = None
+        return out.tolist()
     return part.tolist()
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 __all__ = ["date_key", "from_date_keys", "to_date_keys"]
 
 
-def to_date_keys(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
+def to_date_keys(dates: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     """Dates → int64 ``year * 10000 + month * 100 + day``."""
     index = pd.DatetimeIndex(np.asarray(dates, dtype="datetime64[ns]"))
     return (index.year * 10000 + index.month * 100 + index.day).to_numpy(dtype=np.int64)

@@ -341,9 +341,9 @@ def _match_columns(table: _Table, column_map: Mapping[str, str] | None) -> _Colu
         columns.explicit[target] = column
     used = set(columns.explicit.values())
     for column in table.frame.columns:
-        target = _ALIASES.get(_key(column))
-        if column not in used and target is not None and target not in columns.explicit:
-            columns.matched.setdefault(target, []).append(column)
+        alias = _ALIASES.get(_key(column))
+        if column not in used and alias is not None and alias not in columns.explicit:
+            columns.matched.setdefault(alias, []).append(column)
     return columns
 
 

@@ -308,7 +308,7 @@ class SyntheticSource:
     name = "synthetic"
     is_demo = True
 
-    def __init__(self, seed: int = 7, exchange: str = DEFAULT_EXCHANGE, epoch: str | dt.date = "2000-01-03"):
+    def __init__(self, seed: int = 7, exchange: str = DEFAULT_EXCHANGE, epoch: str | dt.date = "2000-01-03") -> None:
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
             raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1, was {seed!r}")
         self.seed = int(seed)

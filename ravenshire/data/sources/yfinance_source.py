@@ -247,12 +247,12 @@ class YFinanceSource:
         for symbol in symbols:
             if symbol in got:
                 continue
-            error = _clean_error(errors.get(symbol.upper()), symbol)
-            if error is not None and _TRANSIENT.search(error):
-                outcome.transient[symbol] = error
-                outcome.error = error
+            reason = _clean_error(errors.get(symbol.upper()), symbol)
+            if reason is not None and _TRANSIENT.search(reason):
+                outcome.transient[symbol] = reason
+                outcome.error = reason
             else:
-                outcome.failed[symbol] = _no_data_reason(symbol, error, start, end)
+                outcome.failed[symbol] = _no_data_reason(symbol, reason, start, end)
         return outcome
 
     def _resolve_download(self) -> Callable[..., pd.DataFrame]:
