@@ -42,7 +42,10 @@ if manager is None:
 st.title("Data")
 show_flashes()
 
-if manager.store_is_empty():
+empty_store = run_action("Reading the state store…", manager.store_is_empty)
+if empty_store is None:
+    st.stop()
+if empty_store:
     if config.is_demo:
         done = run_action("Empty store: generating the demo universe…", manager.bootstrap_demo)
         if done:
@@ -54,8 +57,10 @@ if manager.store_is_empty():
             "or import your own CSV/Parquet file."
         )
 
-head = totals()
-cov = coverage()
+read = run_action("Reading the state store…", lambda: (totals(), coverage()))
+if read is None:
+    st.stop()
+head, cov = read
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Instruments", head["instruments"], help="(symbol, source) pairs with stored bars")
 c2.metric("Bars stored", f"{head['bars']:,}")
@@ -86,12 +91,22 @@ with tab_cov:
             "last_fetch": st.column_config.NumberColumn("last fetch #", format="%d"),
         },
     )
+    # What the store holds, as (symbol, source) pairs: the chart draws them as stored and never fetches.
+    pairs = list(cov[["symbol", "source"]].itertuples(index=False, name=None)) if not cov.empty else []
+    shared = set(cov["symbol"][cov["symbol"].duplicated()]) if not cov.empty else set()
     stored = sorted(cov["symbol"].unique()) if not cov.empty else []
-    if stored:
-        picked = st.multiselect("Chart adjusted close (rebased to 100)", stored, default=stored[:4])
+    if pairs:
+        picked = st.multiselect(
+            "Chart adjusted close (rebased to 100)",
+            pairs,
+            default=pairs[:4],
+            format_func=lambda p: f"{p[0]} ({p[1]})" if p[0] in shared else p[0],
+        )
         if picked:
-            prices = run_action("Loading prices…", lambda: manager.close_prices(picked, end_date=head["last_date"]))
+            prices = run_action("Loading prices…", lambda: manager.load_stored(picked, fields=["adj_close"]))
             if prices is not None:
+                prices = prices["adj_close"]
+                prices.columns = [f"{sym} ({src})" if sym in shared else sym for sym, src in picked]
                 rebased = 100 * prices / prices.bfill().iloc[0]
                 long = rebased.reset_index().melt("date", var_name="symbol", value_name="value").dropna()
                 chart = (
@@ -109,7 +124,7 @@ with tab_cov:
 
 with tab_val:
     log = fetch_log()
-    reported = log[log["kind"].isin(["fetch", "import", "validate"])] if not log.empty else log
+    reported = log[log["has_report"] | (log["status"] == "failed")] if not log.empty else log
     if reported.empty:
         st.info("No validation report yet: every fetch and import produces one.")
     else:
@@ -124,12 +139,14 @@ with tab_val:
         r2.metric("Stored", f"{row.rows_stored:,}")
         r3.metric("Rejected", f"{row.rows_rejected:,}")
         r4.metric("Flagged", f"{row.rows_flagged:,}")
-        if row.message:
-            st.caption(row.message)
         found = issues(int(chosen))
-        if found.empty:
+        if not row.has_report:
+            st.error(f"This {row.kind} failed before any data could be checked: {row.message}")
+        elif found.empty:
+            st.caption(row.message)
             st.success("Every row passed every rule.")
         else:
+            st.caption(row.message)
             rejected = found[found["action"] == "rejected"]
             flagged = found[found["action"] == "flagged"]
             st.markdown(f"**Rejected rows (quarantined, not stored): {len(rejected)}**")
@@ -176,7 +193,7 @@ with tab_ver:
             },
         )
     with st.form("create_version"):
-        st.markdown("**Create a version**")
+        st.markdown("**Create a version** of stored data (nothing is fetched)")
         symbols = st.multiselect("Symbols", stored, default=stored)
         d1, d2 = st.columns(2)
         start = d1.date_input("From", value=config.data.history_start)
@@ -190,7 +207,9 @@ with tab_ver:
             else:
                 data = run_action(
                     "Snapshotting…",
-                    lambda: manager.get_market_data(symbols, start, end, create_version=True, label=label or None),
+                    lambda: manager.get_market_data(
+                        symbols, start, end, create_version=True, label=label or None, fetch=False
+                    ),
                 )
                 if data is not None:
                     flash("success", f"Version {data.attrs['data_version'][:12]} ({len(symbols)} symbols).")

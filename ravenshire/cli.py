@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -194,3 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an unforeseen failure: still one line; the traceback on request
+        if os.environ.get("RAVENSHIRE_DEBUG"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(
+            f"{PROG} {args.command}: unexpected error ({type(exc).__name__}): {first} "
+            "(set RAVENSHIRE_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 1

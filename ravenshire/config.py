@@ -396,6 +396,11 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
                 if key.lower() not in fields:
                     raise ConfigError(f"{path} [{found}]: unknown key {key!r}" + _suggest(key.lower(), list(fields)))
                 values[key.lower()] = _convert(fields[key.lower()], raw, f"{path} [{found}] {key}")
+                if name == "STORE" and key.lower() == "url" and make_url(values["url"]).password:
+                    raise ConfigError(
+                        f"{path} [{found}] {key}: the URL holds a password, and secrets are never read from the ini "
+                        f"file; set the whole URL in the environment variable {ENV_PREFIX}STORE_URL instead"
+                    )
         for key, field in fields.items():
             var = f"{ENV_PREFIX}{name}_{key.upper()}"
             if var in env:

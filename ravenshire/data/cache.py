@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from ravenshire.data.calendar import DEFAULT_EXCHANGE, sessions
 from ravenshire.data.frames import FIELDS
@@ -48,11 +48,12 @@ def _encode(values: np.ndarray, dtype: str) -> bytes:
 
 
 class _Memory:
-    """A small thread-safe LRU of loaded frames, shared by every DataCache of the process."""
+    """A small thread-safe LRU of loaded frames, shared by every DataCache of the process, bounded in bytes."""
 
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
         self._items: OrderedDict[Any, pd.DataFrame] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: Any) -> pd.DataFrame | None:
@@ -63,18 +64,26 @@ class _Memory:
             return self._items[key]
 
     def put(self, key: Any, frame: pd.DataFrame) -> None:
+        size = int(frame.memory_usage(index=True).sum())
+        if size > self.max_bytes:
+            return
         with self._lock:
+            if key in self._items:
+                self._bytes -= int(self._items.pop(key).memory_usage(index=True).sum())
             self._items[key] = frame
-            self._items.move_to_end(key)
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= int(dropped.memory_usage(index=True).sum())
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._bytes = 0
 
 
-_MEMORY = _Memory(maxsize=16)
+#: Frames kept in memory, at most 256 MB in all (a 500-symbol × 10-year OHLCV frame is about 60 MB).
+_MEMORY = _Memory(max_bytes=256 * 2**20)
 
 
 class DataCache:
@@ -184,11 +193,41 @@ class DataCache:
         is_demo: bool,
         fetch_id: int,
     ) -> None:
-        """Remember that symbol → (first, last day) was fetched from ``source`` (with or without data)."""
+        """Remember that symbol → (first, last day) was fetched from ``source`` (with or without data).
+
+        Ranges of an instrument that overlap or touch (no session between them) are merged, so a daily
+        fetch keeps one row per instrument instead of one per day.
+        """
         ids = self.instrument_ids(conn, [(sym, source) for sym in ranges], create_demo=is_demo)
-        rows = [(ids[(sym, source)], date_key(a), date_key(b), fetch_id) for sym, (a, b) in ranges.items()]
-        columns = ["instrument_id", "start_date", "end_date", "fetch_id"]
-        bulk_insert(conn, insert(s.fetched_ranges), columns, rows)
+        new = {ids[(sym, source)]: (date_key(a), date_key(b)) for sym, (a, b) in ranges.items()}
+        old: dict[int, list[tuple[int, int]]] = {}
+        table = s.fetched_ranges
+        for r in conn.execute(select(table.c.instrument_id, table.c.start_date, table.c.end_date).where(
+            table.c.instrument_id.in_(list(new))
+        )):  # fmt: skip
+            old.setdefault(r.instrument_id, []).append((r.start_date, r.end_date))
+        rows = [
+            (instrument_id, lo, hi, fetch_id)
+            for instrument_id, span in new.items()
+            for lo, hi in self._merge_ranges([*old.get(instrument_id, []), span])
+        ]
+        conn.execute(delete(table).where(table.c.instrument_id.in_(list(new))))
+        bulk_insert(conn, insert(table), ["instrument_id", "start_date", "end_date", "fetch_id"], rows)
+
+    def _merge_ranges(self, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Union of (first, last) date-key ranges, joining ranges with no session of the exchange between."""
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted(spans):
+            if merged:
+                prev_lo, prev_hi = merged[-1]
+                gap = sessions(
+                    _key_date(prev_hi) + dt.timedelta(days=1), _key_date(lo) - dt.timedelta(days=1), self.exchange
+                )
+                if lo <= prev_hi or len(gap) == 0:
+                    merged[-1] = (prev_lo, max(prev_hi, hi))
+                    continue
+            merged.append((lo, hi))
+        return merged
 
     # ------------------------------------------------------------------ reading
     def generation(self, conn: Connection | None = None) -> int:
@@ -275,10 +314,23 @@ class DataCache:
                 values[f].append(np.frombuffer(getattr(row, f), dtype="<f8")[first:stop])
         return _assemble_long(symbols, keys, values)
 
+    def first_dates(self, conn: Connection, pairs: Sequence[Pair]) -> dict[str, dt.date]:
+        """Symbol → its first stored bar's date, for the pairs with stored bars."""
+        ids = self.instrument_ids(conn, pairs)
+        by_id = {i: sym for (sym, _src), i in ids.items()}
+        rows = conn.execute(
+            select(s.series.c.instrument_id, s.series.c.first_date).where(s.series.c.instrument_id.in_(list(by_id)))
+        )
+        return {by_id[r.instrument_id]: _key_date(r.first_date) for r in rows if r.first_date is not None}
+
     @staticmethod
     def clear_memory() -> None:
         """Forget every frame held in memory (the store is untouched)."""
         _MEMORY.clear()
+
+
+def _key_date(key: int) -> dt.date:
+    return dt.date(key // 10000, key // 100 % 100, key % 100)
 
 
 def _runs(days: pd.DatetimeIndex, mask: np.ndarray) -> list[tuple[pd.Timestamp, pd.Timestamp]]:

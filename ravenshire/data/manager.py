@@ -54,7 +54,7 @@ class FetchSummary:
     symbols: tuple[str, ...]
     start: dt.date | None
     end: dt.date | None
-    status: str  # ok | partial | failed
+    status: str  # ok | partial (some symbols or rows missing) | failed (nothing stored) | empty (nothing to store)
     rows_received: int = 0
     rows_stored: int = 0
     rows_rejected: int = 0
@@ -177,7 +177,7 @@ class DataManager:
         if fetch:
             for summary in self.fetch(symbols, start, end):
                 failed.update(summary.failed)
-        pairs: list[Pair] = [(sym, self.fetcher.source_for(sym)) for sym in symbols]
+        pairs: list[Pair] = list(self.sources_for(symbols).items())
         data = self.cache.load(pairs, start, end)
         empty = [sym for sym in symbols if data[("adj_close", sym)].isna().all()]
         if empty:
@@ -203,6 +203,35 @@ class DataManager:
         prices.attrs.update(data.attrs)
         return prices
 
+    def sources_for(self, symbols: Sequence[str]) -> dict[str, str]:
+        """Symbol → the source it is served from.
+
+        ``[DATA] symbol_sources`` when it names the symbol; else ``import`` when the store holds the symbol
+        only from an imported file (a file you imported is what you mean by that ticker: it is never replaced
+        by demo data of the same name); else ``[DATA] source``.
+        """
+        default = self.config.data.source
+        open_ = [s for s in symbols if s not in self.config.data.symbol_sources]
+        imported: set[str] = set()
+        if open_ and default != IMPORT_SOURCE:
+            with read(self.engine) as conn:
+                found = self.cache.instrument_ids(conn, [(s, src) for s in open_ for src in (IMPORT_SOURCE, default)])
+            imported = {s for s in open_ if (s, IMPORT_SOURCE) in found and (s, default) not in found}
+        return {s: IMPORT_SOURCE if s in imported else self.fetcher.source_for(s) for s in symbols}
+
+    def load_stored(
+        self,
+        pairs: Sequence[Pair],
+        start_date: DateLike | None = None,
+        end_date: DateLike | None = None,
+        fields: Sequence[str] = FIELDS,
+    ) -> pd.DataFrame:
+        """Market data of stored (symbol, source) pairs, from the store alone: nothing is fetched."""
+        data = self.cache.load(pairs, _as_date(start_date, "start_date"), _as_date(end_date, "end_date"), fields)
+        sources = sorted({src for _, src in pairs})
+        data.attrs.update(sources=sources, is_demo=any(self._is_demo(src) for src in sources))
+        return data
+
     # ------------------------------------------------------------------ fetching
     def fetch(
         self,
@@ -219,7 +248,10 @@ class DataManager:
         """
         symbols, start, end = self._request(symbols, start_date, end_date)
         summaries: list[FetchSummary] = []
-        for name, group in self.fetcher.group(symbols).items():
+        groups: dict[str, list[str]] = {}
+        for sym, name in self.sources_for(symbols).items():
+            groups.setdefault(name, []).append(sym)
+        for name, group in groups.items():
             if name == IMPORT_SOURCE:
                 continue
             if refresh:
@@ -244,12 +276,9 @@ class DataManager:
         bars = normalize_bars(result.bars)
         in_request = bars["symbol"].isin(symbols) & bars["date"].between(pd.Timestamp(start), pd.Timestamp(end))
         bars = bars[in_request].reset_index(drop=True)
-        # A symbol counts as fetched up to its last delivered day: a source that is late with the newest
-        # bar is asked again next time, while days before a listing are not asked for again and again.
-        last_seen = bars.groupby("symbol")["date"].max()
-        covered = {sym: min(end, last_seen[sym].date()) for sym in last_seen.index}
+        delivered = set(bars["symbol"])
         failed = dict(result.failed)
-        failed.update({sym: f"{name} returned no rows" for sym in symbols if sym not in covered and sym not in failed})
+        failed.update({s: f"{name} returned no rows" for s in symbols if s not in delivered and s not in failed})
         return self._ingest(
             kind="fetch",
             source=name,
@@ -259,7 +288,6 @@ class DataManager:
             start=start,
             end=end,
             started=started,
-            covered=covered,
             failed=failed,
             regimes=result.regimes,
         )
@@ -289,8 +317,6 @@ class DataManager:
         )
         symbols = list(dict.fromkeys(bars["symbol"]))
         start, end = bars["date"].min().date(), bars["date"].max().date()
-        last_seen = bars.groupby("symbol")["date"].max()
-        covered = {sym: last_seen[sym].date() for sym in last_seen.index}
         return self._ingest(
             kind="import",
             source=IMPORT_SOURCE,
@@ -300,7 +326,6 @@ class DataManager:
             start=start,
             end=end,
             started=started,
-            covered=covered,
             failed={},
             label=str(name or getattr(file, "name", None) or file),
         )
@@ -314,7 +339,7 @@ class DataManager:
     ) -> tuple[FetchSummary, ValidationReport]:
         """Run the validator over stored bars and log its report (kind ``validate``; nothing is changed)."""
         symbols, start, end = self._request(symbols, start_date, end_date)
-        pairs: list[Pair] = [(sym, self.fetcher.source_for(sym)) for sym in symbols]
+        pairs: list[Pair] = list(self.sources_for(symbols).items())
         started = _utcnow()
         bars = to_long(self.cache.load(pairs, start, end))
         report = self.validator.validate(bars)
@@ -353,7 +378,8 @@ class DataManager:
     def create_version(self, data: pd.DataFrame, *, label: str | None = None) -> DataVersion:
         """Snapshot market data (from :meth:`get_market_data`) as an immutable, content-addressed version."""
         sources = data.attrs.get("sources") or ["unknown"]
-        is_demo = bool(data.attrs.get("is_demo", any(self._is_demo(src) for src in sources)))
+        # A frame that lost its attrs (pandas drops them in many operations) cannot prove it is real data.
+        is_demo = bool(data.attrs.get("is_demo", True))
         return self.versions.create(data, sources=sources, is_demo=is_demo, label=label)
 
     def load_version(self, version_id: str) -> pd.DataFrame:
@@ -402,7 +428,7 @@ class DataManager:
         return source == "synthetic" or (source not in (IMPORT_SOURCE, "unknown") and self.fetcher.is_demo(source))
 
     def _no_data_reason(self, symbol: str) -> str:
-        source = self.fetcher.source_for(symbol)
+        source = self.sources_for([symbol])[symbol]
         if source == IMPORT_SOURCE:
             return "its source is import and no file with it was imported"
         return f"nothing stored from {source} in this range"
@@ -418,21 +444,35 @@ class DataManager:
         start: dt.date,
         end: dt.date,
         started: dt.datetime,
-        covered: Mapping[str, dt.date],
         failed: Mapping[str, str],
         regimes: pd.Series | None = None,
         label: str | None = None,
     ) -> FetchSummary:
-        """Validate ``bars`` and write everything of one fetch/import in one transaction."""
+        """Validate ``bars`` and write everything of one fetch/import in one transaction.
+
+        What is recorded as fetched (so never asked for again): for each symbol, from ``start`` to its last
+        *accepted* bar — a rejected or missing newest bar is asked for again next time — and, for a symbol with
+        no rows at all, the range when it lies wholly before the symbol's first stored bar (days before a
+        listing have no data; asking again on every call would only fail again).
+        """
         pairs = [(sym, source) for sym in symbols]
         with read(self.engine) as conn:
             previous = self.cache.previous_bars(conn, pairs, start, self.config.data.stale_run + 1)
+            first_stored = self.cache.first_dates(conn, pairs)
         report = self.validator.validate(bars, previous=previous)
-        stored_symbols = set(report.accepted["symbol"])
-        if failed and not stored_symbols:
-            status = "failed"
-        elif failed or report.n_rejected or len(stored_symbols) < len(covered):
+        last_accepted = report.accepted.groupby("symbol")["date"].max()
+        covered: dict[str, dt.date] = {str(sym): min(end, last.date()) for sym, last in last_accepted.items()}
+        failed = dict(failed)
+        before_listing = [s for s in symbols if s not in covered and s in first_stored and end < first_stored[s]]
+        for sym in before_listing:
+            covered[sym] = end
+            failed.pop(sym, None)
+        if not covered and (failed or report.n_rows):
+            status = "failed"  # something was asked for or received, and nothing could be stored
+        elif failed or report.n_rejected:
             status = "partial"
+        elif report.n_accepted == 0:
+            status = "empty"
         else:
             status = "ok"
         message = "; ".join(
@@ -441,6 +481,7 @@ class DataManager:
                 f"from {label}" if label else "",
                 _report_message(report),
                 ("no data for " + ", ".join(f"{k} ({v})" for k, v in sorted(failed.items()))) if failed else "",
+                ("no rows before the first stored bar of " + ", ".join(before_listing)) if before_listing else "",
             )
             if part
         )

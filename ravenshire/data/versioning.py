@@ -5,12 +5,16 @@ A version is the market data frame (see :mod:`ravenshire.data.frames`) turned in
     header  = JSON {"format", "fields", "symbols", "n_dates"} (sorted keys, UTF-8) + b"\\n"
     dates   = int64 nanoseconds since the epoch, little-endian, ascending
     values  = float64 little-endian, the frame's (dates × (field, symbol)) matrix in row-major order,
-              every NaN written as the one canonical quiet NaN
+              every NaN written as the one canonical quiet NaN and -0.0 as 0.0
+
+The frame is first put in canonical order (:func:`canonical_frame`: fields in FIELDS order, symbols sorted,
+dates ascending), so the id depends on the content only, not on the order columns were asked for.
 
 Its id is the SHA-256 of those bytes (hex): the same content always gets the same id, so creating it twice
 stores it once. The bytes are stored zlib-compressed; loading decodes them into a frame that is bit-identical
-to the one that was versioned (same index, columns, dtypes and every value's bits). A research result records
-the id it ran on, so it can be reproduced exactly later, whatever was fetched since.
+to the canonical frame that was versioned (same index, columns, dtypes and every value's bits) — which is
+exactly what :meth:`DataManager.get_market_data` returns, as it already answers in canonical order. A research
+result records the id it ran on, so it can be reproduced exactly later, whatever was fetched since.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from ravenshire.store import read, write
 from ravenshire.store import schema as s
 from ravenshire.store.dates import date_key
 
-__all__ = ["FORMAT", "DataVersion", "DataVersioning", "canonical_bytes", "decode_canonical"]
+__all__ = ["FORMAT", "DataVersion", "DataVersioning", "canonical_bytes", "canonical_frame", "decode_canonical"]
 
 FORMAT = "ravenshire.marketdata/1"
 _NAN = np.float64("nan")
@@ -67,15 +71,34 @@ class DataVersion:
         return out
 
 
-def canonical_bytes(data: pd.DataFrame) -> bytes:
-    """The canonical byte form of a market data frame (see the module docstring)."""
+def canonical_frame(data: pd.DataFrame) -> pd.DataFrame:
+    """``data`` in canonical order: fields in :data:`FIELDS` order, symbols sorted, dates ascending.
+
+    Raises :class:`ConfigError` for what has no single canonical form: columns other than every (field,
+    symbol) pair, or an index that is not unique, tz-naive midnights.
+    """
     if not isinstance(data.columns, pd.MultiIndex) or list(data.columns.names) != ["field", "symbol"]:
         raise ConfigError("a data version is made from market data: columns must be a (field, symbol) MultiIndex")
-    fields = list(dict.fromkeys(data.columns.get_level_values("field")))
-    symbols = list(dict.fromkeys(data.columns.get_level_values("symbol")))
+    given = set(data.columns.get_level_values("field"))
+    fields = [f for f in FIELDS if f in given]
+    symbols = sorted(set(data.columns.get_level_values("symbol")))
     expected = pd.MultiIndex.from_product([fields, symbols], names=["field", "symbol"])
-    if not data.columns.equals(expected) or not set(fields) <= set(FIELDS):
-        raise ConfigError("market data columns must be every (field, symbol) pair, fields from " + ", ".join(FIELDS))
+    if len(given) != len(fields) or len(data.columns) != len(expected) or data.columns.has_duplicates:
+        raise ConfigError(
+            "market data columns must be every (field, symbol) pair once, fields from " + ", ".join(FIELDS)
+        )
+    if not isinstance(data.index, pd.DatetimeIndex) or data.index.tz is not None:
+        raise ConfigError("market data must be indexed by tz-naive dates (a DatetimeIndex without a time zone)")
+    if data.index.has_duplicates or not (data.index == data.index.normalize()).all():
+        raise ConfigError("market data dates must be unique midnights (one row per trading day)")
+    return data.reindex(columns=expected).sort_index()
+
+
+def canonical_bytes(data: pd.DataFrame) -> bytes:
+    """The canonical byte form of a market data frame (see the module docstring)."""
+    data = canonical_frame(data)
+    fields = list(data.columns.get_level_values("field").unique())
+    symbols = list(data.columns.get_level_values("symbol").unique())
     header = json.dumps(
         {"format": FORMAT, "fields": fields, "symbols": symbols, "n_dates": len(data.index)},
         sort_keys=True,
@@ -83,7 +106,7 @@ def canonical_bytes(data: pd.DataFrame) -> bytes:
     ).encode()
     dates = pd.DatetimeIndex(data.index).as_unit("ns").asi8.astype("<i8")
     values = data.to_numpy(dtype="float64")
-    values = np.where(np.isnan(values), _NAN, values).astype("<f8")
+    values = np.where(np.isnan(values), _NAN, values + 0.0).astype("<f8")  # + 0.0 turns -0.0 into 0.0
     return header + b"\n" + dates.tobytes() + np.ascontiguousarray(values).tobytes()
 
 
@@ -110,20 +133,33 @@ class DataVersioning:
     def create(
         self, data: pd.DataFrame, *, sources: Sequence[str], is_demo: bool, label: str | None = None
     ) -> DataVersion:
-        """Snapshot ``data``; returns the existing version when the same content was snapshotted before."""
+        """Snapshot ``data``; returns the existing version when the same content was snapshotted before.
+
+        An existing version is never changed, except that it becomes demo data if ``is_demo`` says so (a version
+        is never relabelled as real) and takes ``label`` if it had none.
+        """
         payload = canonical_bytes(data)
         version_id = hashlib.sha256(payload).hexdigest()
+        table = s.data_versions
         with write(self.engine) as conn:
-            exists = conn.execute(select(s.data_versions.c.id).where(s.data_versions.c.id == version_id)).first()
-            if exists is None:
-                index = pd.DatetimeIndex(data.index)
+            exists = conn.execute(select(table.c.is_demo, table.c.label).where(table.c.id == version_id)).first()
+            if exists is not None:
+                changes: dict[str, object] = {}
+                if is_demo and not exists.is_demo:
+                    changes["is_demo"] = True
+                if label and not exists.label:
+                    changes["label"] = label
+                if changes:
+                    conn.execute(table.update().where(table.c.id == version_id).values(**changes))
+            else:
+                index = pd.DatetimeIndex(data.index).sort_values()
                 conn.execute(
                     s.data_versions.insert().values(
                         id=version_id,
                         created_at=dt.datetime.now(dt.UTC),
                         sources=json.dumps(sorted(set(sources))),
                         is_demo=is_demo,
-                        symbols=json.dumps(list(dict.fromkeys(data.columns.get_level_values("symbol")))),
+                        symbols=json.dumps(sorted(set(data.columns.get_level_values("symbol")))),
                         start_date=date_key(index[0]) if len(index) else None,
                         end_date=date_key(index[-1]) if len(index) else None,
                         n_rows=len(index),

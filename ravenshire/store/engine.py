@@ -20,11 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import OperationalError as SAOperationalError
 
-from ravenshire.errors import StoreError
+from ravenshire.errors import StoreError, TransientError
 
 __all__ = ["create_store_engine", "get_engine", "init_db", "read", "write"]
 
@@ -58,7 +59,10 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = 30000, echo: bool = 
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the folder of the state store {database}: {exc.strerror}") from exc
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
     else:
         kwargs["pool_pre_ping"] = True
@@ -68,12 +72,42 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = 30000, echo: bool = 
     return engine
 
 
+#: Key of the PostgreSQL advisory lock that makes writers take turns, as BEGIN IMMEDIATE does on SQLite.
+WRITE_LOCK_KEY = 0x5241_5645  # "RAVE"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
-    """One write transaction: commits when the block ends, rolls back whole if it raises."""
+    """One write transaction: commits when the block ends, rolls back whole if it raises.
+
+    Writers take turns: ``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped advisory lock on PostgreSQL. So a
+    read-merge-write inside the block (the columnar series, instrument ids) never races another writer, and
+    fetch ids are committed in the order they were handed out (the in-memory cache relies on it).
+
+    Raises
+    ------
+    TransientError
+        The write lock was not had within the busy timeout (another writer holds it); try again later.
+    """
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE_OPTION: True})
-        with conn.begin():
+        try:
+            transaction = conn.begin()
+        except SAOperationalError as exc:
+            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+                raise TransientError(
+                    f"the state store is busy (another process holds its write lock): {_first_line(exc)}; "
+                    "try again in a moment"
+                ) from exc
+            raise
+        with transaction:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
             yield conn
 
 
@@ -138,8 +172,9 @@ def init_db(url: str, *, busy_timeout_ms: int = 30000) -> Engine:
             return engine
         with write(engine) as conn:
             command.upgrade(_alembic_config(conn), "head")
-    except SAOperationalError as exc:
-        raise StoreError(f"cannot open the state store at {engine.url!r}: {exc.orig}") from exc
+    except DBAPIError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        raise StoreError(f"cannot open the state store at {where}: {_first_line(exc)}") from exc
     return engine
 
 
