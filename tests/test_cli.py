@@ -114,3 +114,10 @@ def test_unknown_version_exits_non_zero(run) -> None:
     init_db(f"sqlite:///{run.db}")
     proc = run("--json", "versions")
     assert proc.returncode == 0 and json.loads(proc.stdout) == []
+
+
+def test_a_corrupt_store_is_one_line_not_a_traceback(run, tmp_path: Path) -> None:
+    bad = tmp_path / "corrupt.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    proc = run("init", RAVENSHIRE_STORE_URL=f"sqlite:///{bad}")
+    _one_line_error(proc, 1, "cannot open the state store", "not a database")

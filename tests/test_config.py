@@ -122,3 +122,10 @@ def test_to_dict_hides_a_database_password(tmp_path: Path) -> None:
     ini = write_ini(tmp_path / "c.ini", "")
     config = load_config(ini, env={"RAVENSHIRE_STORE_URL": "postgresql+psycopg://fund:s3cret@db.local/ravenshire"})
     assert "s3cret" not in str(config.to_dict())
+
+
+def test_a_database_password_in_the_ini_file_is_refused(tmp_path: Path) -> None:
+    ini = write_ini(tmp_path / "c.ini", "[STORE]\nurl = postgresql+psycopg://fund:s3cret@db.local/ravenshire\n")
+    with pytest.raises(ConfigError, match="RAVENSHIRE_STORE_URL") as info:
+        load_config(ini, env={})
+    assert "s3cret" not in str(info.value)

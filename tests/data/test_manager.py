@@ -252,3 +252,88 @@ def test_validate_stored_logs_a_report(manager: DataManager) -> None:
     assert report.n_rows == len(sessions("2024-01-02", "2024-06-28"))
     assert report.n_rejected == 0
     assert queries.fetch_log(manager.engine).iloc[0]["kind"] == "validate"
+
+
+# --- regressions from the first review --------------------------------------------------------------------
+
+
+def test_a_rejected_newest_bar_is_asked_for_again(make_config) -> None:
+    config = make_config("[DATA]\nsource = yfinance\nuniverse = AAA\nhistory_start = 2024-01-02\n")
+    days = sessions("2024-01-02", "2024-03-28")
+    bad = clean_bars("AAA", days)
+    bad.loc[len(days) - 1, "close"] = float("nan")
+    manager = DataManager(config, sources={"yfinance": CraftedSource(bad)}, now=NOW)
+    manager.fetch(["AAA"], "2024-01-02", "2024-03-28")
+    assert manager.cache.missing_ranges(["AAA"], "yfinance", days[0].date(), days[-1].date()) == {
+        "AAA": [(days[-1], days[-1])]
+    }
+    manager.fetcher._sources["yfinance"] = CraftedSource(clean_bars("AAA", days))  # the source is fixed
+    [summary] = manager.fetch(["AAA"], "2024-01-02", "2024-03-28")
+    assert (summary.start, summary.end) == (days[-1].date(), days[-1].date())
+    assert manager.get_market_data(["AAA"], "2024-01-02", "2024-03-28", fetch=False)["close"].notna().all().all()
+
+
+def test_days_before_a_listing_are_not_asked_for_on_every_call(make_config) -> None:
+    config = make_config("[DATA]\nsource = yfinance\nuniverse = NEW\nhistory_start = 2024-01-02\n")
+    listed = sessions("2024-02-01", "2024-03-28")
+    source = CraftedSource(clean_bars("NEW", listed))
+    manager = DataManager(config, sources={"yfinance": source}, now=NOW)
+    manager.fetch(["NEW"], "2024-02-01", "2024-03-28")
+    source.failed = {"NEW": "possibly delisted; no price data found"}  # what Yahoo says before a listing
+    [summary] = manager.fetch(["NEW"], "2024-01-02", "2024-03-28")
+    assert summary.status == "empty" and "no rows before the first stored bar of NEW" in summary.message
+    assert manager.fetch(["NEW"], "2024-01-02", "2024-03-28") == []
+
+
+def test_a_fetch_or_import_whose_every_row_is_rejected_has_failed(manager: DataManager, tmp_path) -> None:
+    path = tmp_path / "allbad.csv"
+    path.write_text("symbol,date,close\nXYZ,2024-01-02,-1\nXYZ,2024-01-03,-2\n")
+    summary = manager.import_file(path)
+    assert summary.status == "failed" and summary.rows_stored == 0 and summary.rows_rejected == 2
+
+
+def test_fetched_ranges_are_merged_into_one_row_per_instrument(manager: DataManager) -> None:
+    for end in ("2024-01-31", "2024-02-29", "2024-03-28", "2024-06-28"):
+        manager.fetch(["AAA"], "2024-01-02", end)
+    with read(manager.engine) as conn:
+        rows = conn.execute(select(s.fetched_ranges.c.start_date, s.fetched_ranges.c.end_date)).all()
+    assert [tuple(r) for r in rows] == [(20240102, 20240628)]
+
+
+def test_an_imported_symbol_is_never_replaced_by_demo_data_of_the_same_name(manager: DataManager, tmp_path) -> None:
+    days = sessions("2024-01-02", "2024-03-28")
+    path = tmp_path / "house.csv"
+    clean_bars("HOUSE", days, start_price=50.0).to_csv(path, index=False)
+    manager.import_file(path)
+    assert manager.sources_for(["HOUSE", "AAA"]) == {"HOUSE": "import", "AAA": "synthetic"}
+    data = manager.get_market_data(["HOUSE"], "2024-01-02", "2024-03-28")
+    assert data.attrs["sources"] == ["import"] and data.attrs["is_demo"] is False
+    assert data["close"]["HOUSE"].iloc[0] == pytest.approx(50.0 * 0.99)
+    with read(manager.engine) as conn:
+        assert conn.execute(
+            select(s.instruments.c.source).where(s.instruments.c.symbol == "HOUSE")
+        ).scalars().all() == ["import"]
+
+
+def test_a_frame_without_attrs_is_versioned_as_demo_and_a_version_is_never_relabelled_real(
+    manager: DataManager,
+) -> None:
+    data = manager.get_market_data(["AAA"], "2024-01-02", "2024-02-29")
+    stripped = data.copy()
+    stripped.attrs = {}
+    assert manager.create_version(stripped).is_demo is True
+    other = manager.get_market_data(["BBB"], "2024-01-02", "2024-02-29")
+    real = manager.versions.create(other, sources=["yfinance"], is_demo=False)
+    again = manager.versions.create(other, sources=["synthetic"], is_demo=True, label="demo after all")
+    assert again.id == real.id and again.is_demo is True and again.label == "demo after all"
+
+
+def test_a_version_id_does_not_depend_on_column_order_and_odd_indexes_are_refused(manager: DataManager) -> None:
+    data = manager.get_market_data(["AAA", "BBB"], "2024-01-02", "2024-02-29")
+    shuffled = data[list(reversed(data.columns))]
+    assert canonical_bytes(shuffled) == canonical_bytes(data)
+    aware = data.tz_localize("America/New_York")
+    with pytest.raises(ConfigError, match="tz-naive"):
+        canonical_bytes(aware)
+    with pytest.raises(ConfigError, match="unique midnights"):
+        canonical_bytes(pd.concat([data.iloc[:2], data.iloc[:1]]))

@@ -34,3 +34,52 @@ def test_migrations_fetch_versions_and_reads_work_on_postgresql(pg_url: str, mak
     again = manager.load_version(data.attrs["data_version"])
     pd.testing.assert_frame_equal(again, data, check_exact=True)
     assert manager.fetch() == []  # nothing missing the second time
+
+
+def test_writers_take_turns_on_postgresql(pg_url: str) -> None:
+    """Regression: two concurrent writers merging the same series lost bars (PostgreSQL has no BEGIN IMMEDIATE)."""
+    from sqlalchemy import text
+
+    from ravenshire.store import write
+    from ravenshire.store.engine import WRITE_LOCK_KEY
+
+    engine = init_db(pg_url)
+    with write(engine), engine.connect() as other:
+        assert other.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY}).scalar() is False
+    with engine.connect() as other:
+        assert other.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY}).scalar() is True
+
+
+def test_concurrent_fetches_on_postgresql_keep_every_bar(pg_url: str, make_config) -> None:
+    import threading
+
+    from sqlalchemy import func, select
+
+    from ravenshire.store import read
+    from ravenshire.store import schema as s
+
+    engine = init_db(pg_url)
+    config = make_config("[DATA]\nuniverse = RACE\n", RAVENSHIRE_STORE_URL=pg_url)
+    spans = [("2023-01-03", "2023-03-31"), ("2023-04-03", "2023-06-30"), ("2023-07-03", "2023-09-29")]
+    errors: list[BaseException] = []
+
+    def fetch(span: tuple[str, str]) -> None:
+        try:
+            DataManager(config, engine=engine, now=NOW).fetch(["RACE"], *span)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fetch, args=(span,)) for span in spans]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with read(engine) as conn:
+        n_bars = conn.execute(
+            select(func.count()).select_from(s.bars).join(s.instruments).where(s.instruments.c.symbol == "RACE")
+        ).scalar_one()
+        n_series = conn.execute(
+            select(s.series.c.n_bars).join(s.instruments).where(s.instruments.c.symbol == "RACE")
+        ).scalar_one()
+    assert n_bars == n_series == 187

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import PROJECT
@@ -76,3 +77,40 @@ def test_bad_configuration_is_shown_not_raised(app_env, monkeypatch) -> None:
     monkeypatch.setenv("RAVENSHIRE_RISK_MAX_LEVERAGE", "lots")
     at = _run()
     assert any("Ravenshire cannot start" in e.value and "RAVENSHIRE_RISK_MAX_LEVERAGE" in e.value for e in at.error)
+
+
+def test_drawing_the_page_never_fetches_and_an_import_stays_imported(app_env, tmp_path) -> None:
+    """Regression: the chart fetched demo data under the ticker of an imported file while the page was drawn."""
+    from ravenshire.config import load_config
+    from ravenshire.data import DataManager, queries
+
+    _run()  # bootstraps the demo universe
+    manager = DataManager(load_config())
+    path = tmp_path / "house.csv"
+    path.write_text("Date,Close\n2025-06-02,50\n2025-06-03,50.5\n2025-06-04,50.2\n")
+    manager.import_file(path, symbol="HOUSE")
+    before = queries.fetch_log(manager.engine)
+    at = _run()
+    chart = next(m for m in at.multiselect if m.label.startswith("Chart"))
+    chart.set_value([("HOUSE", "import")])
+    _run(at)
+    assert len(queries.fetch_log(manager.engine)) == len(before)  # nothing fetched by drawing
+    cov = queries.coverage(manager.engine)
+    assert list(cov.loc[cov["symbol"] == "HOUSE", "source"]) == ["import"]
+
+
+def test_a_failed_fetch_is_shown_as_failed_not_as_clean(app_env) -> None:
+    """Regression: a failed fetch (no report) was shown as 'Every row passed every rule.'"""
+    import datetime as dt
+
+    from ravenshire.config import load_config
+    from ravenshire.data import DataManager
+
+    _run()
+    manager = DataManager(load_config())
+    now = dt.datetime.now(dt.UTC)
+    manager._log_failure("fetch", "yfinance", ["SPY"], dt.date(2025, 6, 2), dt.date(2025, 6, 3), now, "Yahoo down")
+    st.cache_data.clear()  # as if the short TTL of reads had passed since another process wrote
+    at = _run()
+    assert any("failed before any data could be checked: Yahoo down" in e.value for e in at.error)
+    assert not any("Every row passed" in s.value for s in at.success)
