@@ -68,13 +68,13 @@ def store_totals(engine: Engine) -> dict[str, Any]:
 def fetch_log(engine: Engine, limit: int = 100) -> pd.DataFrame:
     """The newest fetch/import/validate runs, newest first."""
     columns = [c for c in s.fetches.c if c.name != "report"]
-    columns.append(s.fetches.c.report.is_not(None).label("has_report"))
+    has_report = s.fetches.c.report.is_not(None).label("has_report")
     with read(engine) as conn:
         frame = pd.DataFrame(
-            conn.execute(select(*columns).order_by(desc(s.fetches.c.id)).limit(limit)).mappings().all()
+            conn.execute(select(*columns, has_report).order_by(desc(s.fetches.c.id)).limit(limit)).mappings().all()
         )
     if frame.empty:
-        return pd.DataFrame(columns=[c.name for c in columns])
+        return pd.DataFrame(columns=[*(c.name for c in columns), "has_report"])
     frame["has_report"] = frame["has_report"].astype(bool)
     frame["symbols"] = frame["symbols"].map(lambda text: ", ".join(json.loads(text)))
     frame["start_date"] = _dates(frame["start_date"])
