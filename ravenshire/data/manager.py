@@ -276,7 +276,7 @@ class DataManager:
         bars = normalize_bars(result.bars)
         in_request = bars["symbol"].isin(symbols) & bars["date"].between(pd.Timestamp(start), pd.Timestamp(end))
         bars = bars[in_request].reset_index(drop=True)
-        delivered = set(bars["symbol"])
+        delivered = set(bars["symbol"].unique())
         failed = dict(result.failed)
         failed.update({s: f"{name} returned no rows" for s in symbols if s not in delivered and s not in failed})
         return self._ingest(
@@ -315,7 +315,7 @@ class DataManager:
         bars = read_bars_file(
             file, fmt=fmt, layout=layout, column_map=column_map, symbol=symbol, wide_field=wide_field, name=name
         )
-        symbols = list(dict.fromkeys(bars["symbol"]))
+        symbols = list(bars["symbol"].unique())
         start, end = bars["date"].min().date(), bars["date"].max().date()
         return self._ingest(
             kind="import",

@@ -242,7 +242,7 @@ class YFinanceSource:
             return _Attempt(transient=dict.fromkeys(symbols, error), error=error, exception=exc)
         errors = {**_legacy_errors(), **logged}
         bars = _long_bars(frame, symbols, start, end)
-        got = set(bars["symbol"])
+        got = set(bars["symbol"].unique())
         outcome = _Attempt(bars=bars)
         for symbol in symbols:
             if symbol in got:
