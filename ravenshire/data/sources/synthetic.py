@@ -48,9 +48,10 @@ Bars. With ``S_{i,t}`` the model's total daily volatility of ``r_{i,t}`` and ``z
 Prices are exponentials of a log-price, so they are always positive. There are no corporate actions:
 ``adj_close == close``.
 
-Volatility index. ``VIX_t = 100 (0.04 + sqrt(252) sigma_t) exp(n_t + J_t)``: the annualised expected market
-volatility in points plus a 4-point premium, with an AR(1) noise ``n_t`` (persistence 0.85, sd 0.06) and a
-jump ``J_t`` of +0.25 on entering a crisis that decays at 0.9 a day (typically 12 to 80 points). Its OHLC
+Volatility index. ``log VIX_t = L_t + n_t`` with ``L_t = 0.8 L_{t-1} + 0.2 (log(100 (0.04 + sqrt(252)
+sigma_t)) + J_t)``: an EWMA of the annualised expected market volatility in points plus a 4-point premium and
+a jump ``J_t`` of +0.25 on entering a crisis that decays at 0.9 a day, with an AR(1) noise ``n_t``
+(persistence 0.85, sd 0.06); typically 12 to 80 points, moving over days rather than overnight. Its OHLC
 follows the same construction as a stock's with a daily sd of 0.04; its volume is NaN.
 
 Determinism
@@ -152,6 +153,8 @@ _IDIO_PHI, _IDIO_SD = 0.94, 0.20
 _SECTOR_VOL = 0.10
 # Volatility index: premium (annualised vol points), noise AR(1), crisis jump and its decay.
 _VIX_FLOOR, _VIX_PHI, _VIX_SD, _VIX_JUMP, _VIX_JUMP_DECAY = 0.04, 0.85, 0.06, 0.25, 0.90
+#: Daily weight of the new level in the index's EWMA: expectations of volatility adjust over days.
+_VIX_ADJUST = 0.2
 # Bars: gap share of the day's move, gap noise, high/low extension, volume noise (all in units of daily sd).
 _GAP_SHARE, _GAP_NOISE, _RANGE, _VOLUME_SD, _VOLUME_MOVE = 0.25, 0.20, 0.50, 0.35, 0.40
 
@@ -484,8 +487,12 @@ class SyntheticSource:
         crisis = state == REGIMES.index("crisis")
         entries = crisis & ~np.concatenate([[False], crisis[:-1]])
         jump = lfilter([1.0], [1.0, -_VIX_JUMP_DECAY], _VIX_JUMP * entries.astype(float))
-        level = np.log(100.0 * (_VIX_FLOOR + market_sd * np.sqrt(TRADING_DAYS)))
-        log_close = level + _ar1(noise[0], _VIX_PHI, _VIX_SD) + jump
+        target = np.log(100.0 * (_VIX_FLOOR + market_sd * np.sqrt(TRADING_DAYS))) + jump
+        # An EWMA of the target (weight 0.2 a day): a regime change moves the index over days, as the real
+        # VIX does, instead of tripling it overnight.
+        start = [(1.0 - _VIX_ADJUST) * target[0]] if len(target) else [0.0]
+        level, _ = lfilter([_VIX_ADJUST], [1.0, -(1.0 - _VIX_ADJUST)], target, zi=start)
+        log_close = level + _ar1(noise[0], _VIX_PHI, _VIX_SD)
         returns = np.diff(log_close, prepend=log_close[0])
         return _ohlc(log_close, returns, np.full(len(state), 0.04), noise[1:])
 
