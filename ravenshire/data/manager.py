@@ -178,13 +178,11 @@ class DataManager:
             for summary in self.fetch(symbols, start, end):
                 failed.update(summary.failed)
         pairs: list[Pair] = list(self.sources_for(symbols).items())
-        data = self.cache.load(pairs, start, end)
+        data = self.load_stored(pairs, start, end)
         empty = [sym for sym in symbols if data[("adj_close", sym)].isna().all()]
         if empty:
             reasons = "; ".join(f"{sym}: {failed.get(sym, self._no_data_reason(sym))}" for sym in empty)
             raise DataUnavailableError(f"no data from {start} to {end} for {reasons}")
-        sources = sorted({src for _, src in pairs})
-        data.attrs.update(sources=sources, is_demo=any(self._is_demo(src) for src in sources))
         if create_version:
             version = self.create_version(data, label=label)
             data.attrs["data_version"] = version.id
