@@ -7,7 +7,7 @@ can combine sources (e.g. equities from yfinance and a house index from imported
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from ravenshire.config import DataConfig
 from ravenshire.data.sources.base import DataSource
@@ -34,15 +34,8 @@ class MultiSourceFetcher:
         self._sources: dict[str, DataSource] = dict(sources or {})
 
     def source_for(self, symbol: str) -> str:
-        """The name of the source configured for ``symbol``."""
+        """The name of the source configured for ``symbol`` (``DataManager.sources_for`` also knows imports)."""
         return self.config.source_for(symbol)
-
-    def group(self, symbols: Iterable[str]) -> dict[str, list[str]]:
-        """Source name → its symbols, in the order given."""
-        out: dict[str, list[str]] = {}
-        for symbol in symbols:
-            out.setdefault(self.source_for(symbol), []).append(symbol)
-        return out
 
     def is_demo(self, name: str) -> bool:
         """Whether the source ``name`` delivers demo (synthetic) data."""
