@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import hashlib
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import Engine
 
 from ravenshire.config import Config, load_config
-from ravenshire.data.versioning import canonical_bytes
+from ravenshire.data.versioning import DataVersioning, canonical_bytes
 from ravenshire.errors import ConfigError
 from ravenshire.research.engine import Costs, backtest
 from ravenshire.research.results import BacktestResult, build_result
 from ravenshire.research.strategies import STRATEGIES, StrategySpec, check_parameters, get_strategy
+from ravenshire.research.tracking import ExperimentTracker, TrackedRun
+from ravenshire.store import init_db
 
 __all__ = ["ResearchManager"]
 
@@ -37,10 +43,29 @@ class ResearchManager:
     config:
         The configuration; default :func:`ravenshire.config.load_config`. ``[STRATEGY]`` gives the default
         ``ma_period`` and ``threshold`` of the seed's MA crossover.
+    engine:
+        The store where runs are tracked; default ``init_db(config.store_url)``, opened on first use.
+    track:
+        Record every backtest as a run in the store (default). Tracking also stores the data version the
+        backtest ran on, so the run can be reproduced later.
     """
 
-    def __init__(self, config: Config | None = None) -> None:
+    def __init__(self, config: Config | None = None, *, engine: Engine | None = None, track: bool = True) -> None:
         self.config = config if config is not None else load_config()
+        self._engine = engine
+        self.track = track
+
+    @property
+    def engine(self) -> Engine:
+        """The store's engine (created or upgraded on first use)."""
+        if self._engine is None:
+            self._engine = init_db(self.config.store_url, busy_timeout_ms=self.config.store.busy_timeout_ms)
+        return self._engine
+
+    @property
+    def tracker(self) -> ExperimentTracker:
+        """The experiment tracker on this manager's store."""
+        return ExperimentTracker(self.engine)
 
     def backtest_strategy(
         self,
@@ -52,6 +77,7 @@ class ResearchManager:
         costs: Costs | None = None,
         initial_capital: float = 100_000.0,
         risk_free: float = 0.0,
+        track: bool | None = None,
     ) -> BacktestResult:
         """Run ``strategy_func(data, **parameters)`` through the engine and measure it.
 
@@ -59,7 +85,10 @@ class ResearchManager:
         strategy (:data:`ravenshire.research.strategies.STRATEGIES`); built-ins get their parameters checked
         (unknown names, wrong types, out of range → :class:`ConfigError`, nothing run). ``data`` is market data
         from :meth:`DataManager.get_market_data` (or wide prices); the result records the data version it ran on.
+        With tracking on (``track``, default the manager's), the run and its data version are stored and
+        ``result.run_id`` names the run.
         """
+        started, clock = dt.datetime.now(dt.UTC), time.perf_counter()
         spec = self._spec(strategy_func)
         params = dict(parameters or {})
         if spec is not None:
@@ -78,7 +107,7 @@ class ResearchManager:
         costs = costs or Costs()
         run = backtest(data, weights, costs, initial_capital=initial_capital)
         name = strategy_name or (spec.name if spec else str(getattr(strategy_func, "__name__", "strategy")))
-        return build_result(
+        result = build_result(
             run,
             strategy_name=name,
             parameters=params,
@@ -87,6 +116,48 @@ class ResearchManager:
             is_demo=bool(data.attrs.get("is_demo", True)),
             initial_capital=initial_capital,
             risk_free=risk_free,
+        )
+        if not (self.track if track is None else track):
+            return result
+        if isinstance(data.columns, pd.MultiIndex):  # store the data it ran on, so the run can be reproduced
+            sources = data.attrs.get("sources") or ["unknown"]
+            DataVersioning(self.engine).create(data, sources=sources, is_demo=result.is_demo)
+        else:
+            result = dataclasses.replace(result, data_version=None)
+        run_id = self.tracker.log(result, started_at=started, duration_s=time.perf_counter() - clock)
+        return dataclasses.replace(result, run_id=run_id)
+
+    # ------------------------------------------------------------------ runs
+    def list_runs(self, strategy: str | None = None, limit: int = 100) -> pd.DataFrame:
+        """The newest tracked runs with their metrics."""
+        return self.tracker.list_runs(strategy, limit)
+
+    def load_run(self, run_id: int) -> TrackedRun:
+        """A tracked run with its returns, equity, positions and trades."""
+        return self.tracker.load(run_id)
+
+    def compare_runs(self, run_ids: list[int]) -> pd.DataFrame:
+        """Metrics of several runs side by side."""
+        return self.tracker.compare(run_ids)
+
+    def reproduce(self, run_id: int) -> BacktestResult:
+        """Run a tracked backtest of a built-in strategy again, on its stored data version (not tracked)."""
+        info = self.load_run(run_id).info
+        if not info["data_version"]:
+            raise ConfigError(f"run #{run_id} was made on wide prices without a data version; it cannot be reproduced")
+        if info["strategy"] not in STRATEGIES:
+            raise ConfigError(
+                f"run #{run_id} used the custom strategy {info['strategy']!r}; pass the function to backtest_strategy"
+            )
+        data = DataVersioning(self.engine).load(info["data_version"])
+        return self.backtest_strategy(
+            info["strategy"],
+            data,
+            info["parameters"],
+            costs=Costs(**info["costs"]),
+            initial_capital=info["initial_capital"],
+            risk_free=info["risk_free"],
+            track=False,
         )
 
     @staticmethod

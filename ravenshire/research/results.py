@@ -63,6 +63,8 @@ class BacktestResult:
     equity_curve: pd.Series = field(repr=False)
     positions: pd.DataFrame = field(repr=False)
     trades: pd.DataFrame = field(repr=False)
+    #: The run id in the store when the backtest was tracked (see :mod:`ravenshire.research.tracking`).
+    run_id: int | None = None
 
     METRICS = (
         "total_return", "cagr", "volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown", "calmar_ratio",
@@ -85,6 +87,7 @@ class BacktestResult:
             return value
 
         return {
+            "run_id": self.run_id,
             "strategy_name": self.strategy_name,
             "parameters": dict(self.parameters),
             "costs": self.costs.to_dict(),

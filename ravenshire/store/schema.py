@@ -39,6 +39,8 @@ __all__ = [
     "fetches",
     "instruments",
     "metadata",
+    "run_artifacts",
+    "runs",
     "series",
     "validation_issues",
 ]
@@ -174,4 +176,36 @@ demo_regimes = Table(
     Column("date", Integer, primary_key=True),
     Column("regime", String(16), nullable=False),
     sqlite_with_rowid=False,
+)
+
+
+# --------------------------------------------------------------------------- research: experiment tracking
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # backtest | trial
+    Column("strategy", String(64), nullable=False, index=True),
+    Column("parameters", Text, nullable=False),  # JSON object
+    Column("costs", Text, nullable=False),  # JSON object
+    Column("data_version", String(64), ForeignKey("data_versions.id")),
+    Column("is_demo", Boolean, nullable=False),
+    Column("start_date", Integer, nullable=False),
+    Column("end_date", Integer, nullable=False),
+    Column("initial_capital", Float, nullable=False),
+    Column("risk_free", Float, nullable=False),
+    Column("metrics", Text, nullable=False),  # JSON object (NaN → null, inf → "inf")
+    Column("code_version", String(64)),  # git commit (+ "-dirty"), when known
+    Column("study", String(128)),  # the optimization study a trial belongs to
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("duration_s", Float, nullable=False),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(32), primary_key=True),  # returns | equity | positions | trades
+    Column("format", String(16), nullable=False),  # parquet
+    Column("payload", LargeBinary, nullable=False),
 )
