@@ -132,6 +132,102 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if (args.strict and not report.issues.empty) else 0
 
 
+def _parse_value(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _parse_params(items: Sequence[str]) -> dict[str, Any]:
+    from ravenshire.errors import ConfigError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigError(f"--param {item!r} is not NAME=VALUE (e.g. --param ma_period=20)")
+        out[name.strip()] = _parse_value(value)
+    return out
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from ravenshire.research import Costs, ResearchManager
+    from ravenshire.research.strategies import check_parameters, get_strategy
+
+    # Everything the user typed is checked before any data is fetched or anything is written.
+    spec = get_strategy(args.strategy)
+    params = check_parameters(spec, _parse_params(args.param or []))
+    costs = Costs(
+        commission_bps=args.commission_bps,
+        slippage_bps=args.slippage_bps,
+        fixed_per_trade=args.fixed_cost,
+        cash_rate=args.cash_rate,
+    )
+    manager = _manager()
+    if args.version:
+        data = _version_slice(manager, args.version, args.start, args.end)
+    else:
+        data = manager.get_market_data(args.symbols, args.start, args.end)
+    research = ResearchManager(manager.config, engine=manager.engine, track=not args.no_track)
+    result = research.backtest_strategy(
+        spec.name, data, params, costs=costs, initial_capital=args.capital, risk_free=args.risk_free
+    )
+    _print(result.to_dict(), args.json)
+    if not args.json:
+        _print_result(result)
+    return 0
+
+
+def _version_slice(manager: Any, version_id: str, start: str | None, end: str | None) -> Any:
+    import pandas as pd
+
+    from ravenshire.errors import ConfigError
+
+    data = manager.load_version(version_id)
+    first, last = data.index[0], data.index[-1]
+    try:
+        lo = pd.Timestamp(start) if start else first
+        hi = pd.Timestamp(end) if end else last
+    except ValueError:
+        raise ConfigError(f"--start/--end {start!r}/{end!r}: not dates; use YYYY-MM-DD") from None
+    if lo < first or hi > last or lo >= hi:
+        raise ConfigError(
+            f"dates {lo:%Y-%m-%d}..{hi:%Y-%m-%d} are out of data version {version_id}, which covers "
+            f"{first:%Y-%m-%d}..{last:%Y-%m-%d}"
+        )
+    sliced = data.loc[lo:hi]
+    sliced.attrs.update(data.attrs)
+    if len(sliced) != len(data):
+        sliced.attrs.pop("data_version", None)  # a slice is other content: its id is recomputed
+    return sliced
+
+
+def _print_result(result: Any) -> None:
+    demo = "  [DEMO DATA]" if result.is_demo else ""
+    params = ", ".join(f"{k}={v}" for k, v in result.parameters.items()) or "defaults"
+    print(f"{result.strategy_name} ({params}) {result.start}..{result.end}{demo}")
+    version = (result.data_version or "none")[:12]
+    print(f"data version {version}" + (f" · run #{result.run_id}" if result.run_id else " · not tracked"))
+    rows = [
+        ("Total return [%]", 100 * result.total_return), ("CAGR [%]", 100 * result.cagr),
+        ("Volatility [%/yr]", 100 * result.volatility), ("Sharpe ratio", result.sharpe_ratio),
+        ("Sortino ratio", result.sortino_ratio), ("Max drawdown [%]", 100 * result.max_drawdown),
+        ("Calmar ratio", result.calmar_ratio), ("VaR 95 [%/day]", 100 * result.var_95),
+        ("CVaR 95 [%/day]", 100 * result.cvar_95), ("Win rate, days [%]", 100 * result.win_rate_daily),
+        ("Profit factor, days", result.profit_factor_daily), ("Win rate, trades [%]", 100 * result.win_rate_trades),
+        ("Profit factor, trades", result.profit_factor_trades), ("Trades", result.n_trades),
+        ("Turnover [x/yr]", result.turnover), ("Exposure [gross]", result.exposure),
+    ]  # fmt: skip
+    for label, value in rows:
+        print(f"  {label:<24}{value:>12.4g}" if isinstance(value, float) else f"  {label:<24}{value:>12}")
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     from ravenshire.config import load_config
 
@@ -180,6 +276,19 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50, help="issues to print (default 50)")
     p.add_argument("--strict", action="store_true", help="exit 1 when any issue is found")
     p.set_defaults(func=_cmd_validate)
+    p = sub.add_parser("backtest", help="backtest a built-in strategy and track the run")
+    p.add_argument("strategy", help="built-in strategy, e.g. ma_crossover, xs_momentum, equal_weight")
+    span(p)
+    p.add_argument("--version", help="run on a stored data version instead of fetching (id or prefix)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="a strategy parameter (repeatable)")
+    p.add_argument("--commission-bps", type=float, default=0.0, help="commission, bps of traded value")
+    p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage, bps of traded value")
+    p.add_argument("--fixed-cost", type=float, default=0.0, help="fixed cost per order, in currency")
+    p.add_argument("--cash-rate", type=float, default=0.0, help="yearly rate earned on cash (0.03 = 3 %%)")
+    p.add_argument("--capital", type=float, default=100_000.0, help="initial capital (default 100000)")
+    p.add_argument("--risk-free", type=float, default=0.0, help="yearly risk-free rate for Sharpe/Sortino")
+    p.add_argument("--no-track", action="store_true", help="do not record the run in the store")
+    p.set_defaults(func=_cmd_backtest)
     sub.add_parser("config", help="show the effective configuration").set_defaults(func=_cmd_config)
     return parser
 

@@ -121,3 +121,37 @@ def test_a_corrupt_store_is_one_line_not_a_traceback(run, tmp_path: Path) -> Non
     bad.write_bytes(b"this is not a database" * 100)
     proc = run("init", RAVENSHIRE_STORE_URL=f"sqlite:///{bad}")
     _one_line_error(proc, 1, "cannot open the state store", "not a database")
+
+
+def test_backtest_prints_metrics_and_tracks_the_run(run) -> None:
+    proc = run("backtest", "ma_crossover", "--start", "2024-01-02", "--end", "2024-06-28", "--param", "ma_period=10")
+    assert proc.returncode == 0, proc.stderr
+    assert "ma_crossover (ma_period=10, threshold=0.02) 2024-01-02..2024-06-28  [DEMO DATA]" in proc.stdout
+    assert "run #1" in proc.stdout and "Sharpe ratio" in proc.stdout
+    version = json.loads(run("--json", "versions").stdout)[0]["id"]
+    proc = run("--json", "backtest", "equal_weight", "--version", version[:10], "--no-track")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["data_version"] == version and result["run_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("backtest", "ma_crosover"), ("did you mean 'ma_crossover'",)),
+        (("backtest", "ma_crossover", "--param", "ma_perod=3"), ("did you mean 'ma_period'",)),
+        (("backtest", "ma_crossover", "--param", "ma_period=1"), ("out of range",)),
+        (("backtest", "ma_crossover", "--param", "oops"), ("not NAME=VALUE",)),
+        (("backtest", "equal_weight", "--commission-bps", "-1"), ("commission_bps",)),
+    ],
+)
+def test_bad_backtest_input_is_refused_before_anything_is_written(run, args, needles) -> None:
+    _one_line_error(run(*args), 2, *needles)
+    assert not run.db.exists()  # the store was not even opened
+
+
+def test_backtest_dates_outside_a_version_are_refused(run) -> None:
+    run("versions", "--create", "--start", "2024-01-02", "--end", "2024-03-28")
+    version = json.loads(run("--json", "versions").stdout)[0]["id"]
+    proc = run("backtest", "equal_weight", "--version", version, "--start", "2023-01-03")
+    _one_line_error(proc, 2, "out of data version", "2024-01-02..2024-03-28")
