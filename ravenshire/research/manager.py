@@ -107,23 +107,26 @@ class ResearchManager:
         costs = costs or Costs()
         run = backtest(data, weights, costs, initial_capital=initial_capital)
         name = strategy_name or (spec.name if spec else str(getattr(strategy_func, "__name__", "strategy")))
+        tracked = self.track if track is None else track
+        is_demo = bool(data.attrs.get("is_demo", True))
+        if tracked and isinstance(data.columns, pd.MultiIndex):
+            # Store the data it ran on (content-addressed, so at most once), so the run can be reproduced.
+            sources = data.attrs.get("sources") or ["unknown"]
+            data_version: str | None = DataVersioning(self.engine).create(data, sources=sources, is_demo=is_demo).id
+        else:
+            data_version = _data_version(data) if not tracked else None
         result = build_result(
             run,
             strategy_name=name,
             parameters=params,
             costs=costs,
-            data_version=_data_version(data),
-            is_demo=bool(data.attrs.get("is_demo", True)),
+            data_version=data_version,
+            is_demo=is_demo,
             initial_capital=initial_capital,
             risk_free=risk_free,
         )
-        if not (self.track if track is None else track):
+        if not tracked:
             return result
-        if isinstance(data.columns, pd.MultiIndex):  # store the data it ran on, so the run can be reproduced
-            sources = data.attrs.get("sources") or ["unknown"]
-            DataVersioning(self.engine).create(data, sources=sources, is_demo=result.is_demo)
-        else:
-            result = dataclasses.replace(result, data_version=None)
         run_id = self.tracker.log(result, started_at=started, duration_s=time.perf_counter() - clock)
         return dataclasses.replace(result, run_id=run_id)
 
