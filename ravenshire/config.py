@@ -23,6 +23,7 @@ import re
 import zoneinfo
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -37,6 +38,7 @@ __all__ = [
     "ExecutionConfig",
     "RiskConfig",
     "ScheduleConfig",
+    "ResearchConfig",
     "StoreConfig",
     "StrategyConfig",
     "UIConfig",
@@ -181,6 +183,41 @@ class StoreConfig:
     busy_timeout_ms: int = _setting(30000, "SQLite: wait this long for a lock", minimum=0, maximum=600000)
 
 
+#: Metrics a parameter search can optimise (the metric columns of ``ravenshire.research.sweep``).
+OBJECTIVES = ("sharpe_ratio", "sortino_ratio", "calmar_ratio", "cagr", "total_return", "max_drawdown", "volatility")
+OPTIMIZERS = ("grid", "tpe", "random")
+
+
+def _tracking_uri(value: str) -> str:
+    if value and _has_password(value):
+        raise ValueError("the URI holds a password; set MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD instead")
+    return value
+
+
+def _has_password(uri: str) -> bool:
+    """True when ``uri`` carries a password in its user-info part (``scheme://user:password@host``)."""
+    netloc = urlsplit(uri).netloc
+    return "@" in netloc and ":" in netloc.rsplit("@", 1)[0]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ResearchConfig:
+    """``[RESEARCH]``: parameter searches and the optional MLflow mirror of tracked runs."""
+
+    objective: str = _setting("sharpe_ratio", "metric a parameter search optimises", choices=OBJECTIVES)
+    optimizer: str = _setting("tpe", "search method", choices=OPTIMIZERS)
+    n_trials: int = _setting(50, "trials of an Optuna search", minimum=1, maximum=100000)
+    seed: int = _setting(42, "seed of the Optuna sampler", minimum=0, maximum=2**32 - 1)
+    test_fraction: float = _setting(
+        0.3, "share of the dates held out as the out-of-sample test", minimum=0.05, maximum=0.8
+    )
+    walk_forward_folds: int = _setting(4, "folds of the walk-forward evaluation (0 = off)", minimum=0, maximum=50)
+    mlflow_tracking_uri: str = _setting(
+        "", "also log runs to this MLflow tracking URI (empty: MLFLOW_TRACKING_URI, else off)", check=_tracking_uri
+    )
+    mlflow_experiment: str = _setting("ravenshire", "MLflow experiment name")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ScheduleConfig:
     """``[SCHEDULE]``: when the daily cycles run, as HH:MM in ``timezone`` (UTC by default)."""
@@ -208,6 +245,7 @@ _SECTIONS: dict[str, type] = {
     "STORE": StoreConfig,
     "SCHEDULE": ScheduleConfig,
     "UI": UIConfig,
+    "RESEARCH": ResearchConfig,
 }
 
 
@@ -222,6 +260,7 @@ class Config:
     store: StoreConfig = dataclasses.field(default_factory=StoreConfig)
     schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
     ui: UIConfig = dataclasses.field(default_factory=UIConfig)
+    research: ResearchConfig = dataclasses.field(default_factory=ResearchConfig)
     source: Path | None = None
 
     @property
