@@ -10,6 +10,11 @@ SQLite (the default) is set up for one writer process and several reader process
 
 Any other SQLAlchemy URL (PostgreSQL) is used as it is. Every write that belongs together is one
 ``with write(engine) as conn:`` block: it commits whole or not at all.
+
+The schema revision lives in the table :data:`VERSION_TABLE` (not Alembic's default ``alembic_version``): Optuna
+keeps its studies in the same database and owns ``alembic_version`` for its own tables. Our migrations only
+see and compare the tables of :mod:`ravenshire.store.schema`. A store made before the move (its revision in
+``alembic_version``) is adopted by :func:`init_db`.
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ from sqlalchemy.exc import OperationalError as SAOperationalError
 
 from ravenshire.errors import StoreError, TransientError
 
-__all__ = ["create_store_engine", "get_engine", "init_db", "read", "write"]
+__all__ = ["VERSION_TABLE", "create_store_engine", "get_engine", "init_db", "migration_options", "read", "write"]
+
+#: The table holding the store's schema revision.
+VERSION_TABLE = "ravenshire_version"
+_LEGACY_VERSION_TABLE = "alembic_version"
 
 _WRITE_OPTION = "ravenshire_write"
 
@@ -131,6 +140,17 @@ def get_engine(url: str, *, busy_timeout_ms: int = 30000) -> Engine:
         return _engines[key]
 
 
+def migration_options() -> dict[str, Any]:
+    """Alembic ``MigrationContext`` options of the store: our version table, and only our own tables compared
+    (Optuna's tables share the database)."""
+    from ravenshire.store.schema import metadata
+
+    def include_name(name: str | None, type_: str, _parents: Any) -> bool:
+        return type_ != "table" or name in metadata.tables
+
+    return {"version_table": VERSION_TABLE, "include_name": include_name}
+
+
 def _alembic_config(conn: Connection) -> Any:
     from alembic.config import Config as AlembicConfig
 
@@ -140,22 +160,43 @@ def _alembic_config(conn: Connection) -> Any:
     return cfg
 
 
-def head_revision() -> str:
-    """The newest migration's revision id."""
+def _script() -> Any:
     from alembic.script import ScriptDirectory
 
-    script = ScriptDirectory(str(Path(__file__).parent / "migrations"))
-    head = script.get_current_head()
+    return ScriptDirectory(str(Path(__file__).parent / "migrations"))
+
+
+def head_revision() -> str:
+    """The newest migration's revision id."""
+    head = _script().get_current_head()
     assert head is not None
     return head
+
+
+def _revision(conn: Connection, table: str) -> str | None:
+    if not inspect(conn).has_table(table):
+        return None
+    return conn.execute(text(f"SELECT version_num FROM {table}")).scalar()  # noqa: S608 - a constant name
 
 
 def current_revision(engine: Engine) -> str | None:
     """The store's schema revision, or None for an empty store."""
     with read(engine) as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        return _revision(conn, VERSION_TABLE)
+
+
+def _adopt_legacy_version(conn: Connection) -> None:
+    """Move our revision out of ``alembic_version`` (stores made before :data:`VERSION_TABLE`); a revision that
+    is not one of ours (Optuna's) is left where it is."""
+    if inspect(conn).has_table(VERSION_TABLE):
+        return
+    legacy = _revision(conn, _LEGACY_VERSION_TABLE)
+    if legacy is None or legacy not in {rev.revision for rev in _script().walk_revisions()}:
+        return
+    from alembic import command
+
+    command.stamp(_alembic_config(conn), legacy)
+    conn.execute(text(f"DROP TABLE {_LEGACY_VERSION_TABLE}"))
 
 
 def init_db(url: str, *, busy_timeout_ms: int = 30000) -> Engine:
@@ -171,6 +212,7 @@ def init_db(url: str, *, busy_timeout_ms: int = 30000) -> Engine:
         if current_revision(engine) == head_revision():
             return engine
         with write(engine) as conn:
+            _adopt_legacy_version(conn)
             command.upgrade(_alembic_config(conn), "head")
     except DBAPIError as exc:
         where = engine.url.render_as_string(hide_password=True)

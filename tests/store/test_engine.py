@@ -12,10 +12,20 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, inspect, select
 
 from ravenshire.errors import StoreError
-from ravenshire.store import check_schema, create_store_engine, current_revision, head_revision, init_db, read, write
+from ravenshire.store import (
+    VERSION_TABLE,
+    check_schema,
+    create_store_engine,
+    current_revision,
+    head_revision,
+    init_db,
+    migration_options,
+    read,
+    write,
+)
 from ravenshire.store import schema as s
 from tests.conftest import PROJECT
 
@@ -58,8 +68,38 @@ def test_migrations_reach_head_and_match_the_schema_module(tmp_path: Path) -> No
     assert current_revision(engine) == head_revision()
     check_schema(engine)
     with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), s.metadata)
+        diffs = compare_metadata(MigrationContext.configure(conn, opts=migration_options()), s.metadata)
     assert diffs == [], "schema.py and the migrations disagree: add a migration"
+
+
+def test_the_revision_lives_in_our_own_table_and_foreign_tables_are_left_alone(tmp_path: Path) -> None:
+    # Optuna shares the database and owns alembic_version: our revision must not be there, and its tables
+    # (any table not in schema.py) must not show up as differences.
+    engine = init_db(f"sqlite:///{tmp_path / 's.db'}")
+    with engine.begin() as conn:
+        assert not inspect(conn).has_table("alembic_version")
+        conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('v3.2.0.a')")
+        conn.exec_driver_sql("CREATE TABLE studies (study_id INTEGER PRIMARY KEY)")
+    assert current_revision(init_db(f"sqlite:///{tmp_path / 's.db'}")) == head_revision()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "v3.2.0.a"
+        assert compare_metadata(MigrationContext.configure(conn, opts=migration_options()), s.metadata) == []
+
+
+def test_a_store_with_its_revision_in_alembic_version_is_adopted(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with init_db(url).begin() as conn:  # make it look like a store from before the move, one migration behind
+        conn.exec_driver_sql(f"DROP TABLE {VERSION_TABLE}")
+        conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('0001')")
+        conn.exec_driver_sql("DROP TABLE run_artifacts")
+        conn.exec_driver_sql("DROP TABLE runs")
+    engine = init_db(url)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        assert not inspect(conn).has_table("alembic_version")
+        assert inspect(conn).has_table("runs")
 
 
 def test_init_is_idempotent(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from ravenshire.store.engine import migration_options
 from ravenshire.store.schema import metadata
 
 connection = context.config.attributes.get("connection")
@@ -16,6 +17,7 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=True,
     compare_type=True,
+    **migration_options(),
 )
 with context.begin_transaction():
     context.run_migrations()
