@@ -23,8 +23,8 @@ import re
 import zoneinfo
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -36,9 +36,9 @@ __all__ = [
     "Config",
     "DataConfig",
     "ExecutionConfig",
+    "ResearchConfig",
     "RiskConfig",
     "ScheduleConfig",
-    "ResearchConfig",
     "StoreConfig",
     "StrategyConfig",
     "UIConfig",
