@@ -1,4 +1,4 @@
-"""``python -m ravenshire``: the command line of the data layer (more commands arrive with later layers).
+"""``python -m ravenshire``: the command line of the data and research layers (more arrive with later layers).
 
 Every command exits 0 on success, 1 when the work failed (a source down, a file rejected) and 2 on bad input
 (arguments, configuration), printing one line that says what was wrong and what is allowed.
@@ -157,18 +157,13 @@ def _parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
-    from ravenshire.research import Costs, ResearchManager
+    from ravenshire.research import ResearchManager
     from ravenshire.research.strategies import check_parameters, get_strategy
 
     # Everything the user typed is checked before any data is fetched or anything is written.
     spec = get_strategy(args.strategy)
     params = check_parameters(spec, _parse_params(args.param or []))
-    costs = Costs(
-        commission_bps=args.commission_bps,
-        slippage_bps=args.slippage_bps,
-        fixed_per_trade=args.fixed_cost,
-        cash_rate=args.cash_rate,
-    )
+    costs = _costs(args)
     manager = _manager()
     if args.version:
         data = _version_slice(manager, args.version, args.start, args.end)
@@ -182,6 +177,129 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     if not args.json:
         _print_result(result)
     return 0
+
+
+def _parse_space(items: Sequence[str]) -> dict[str, Any]:
+    """``NAME=START:STOP:STEP`` (a range, stop included when on the grid) or ``NAME=A,B,...`` (choices)."""
+    from ravenshire.errors import ConfigError
+
+    space: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip() or not text.strip():
+            raise ConfigError(
+                f"--space {item!r} is not NAME=START:STOP:STEP or NAME=A,B,... (e.g. --space fast=10:50:5)"
+            )
+        if ":" in text:
+            parts = [_parse_value(p) for p in text.split(":")]
+            if len(parts) != 3 or any(isinstance(p, str | bool) for p in parts):
+                raise ConfigError(f"--space {item!r}: a range is START:STOP:STEP, three numbers (e.g. 10:50:5)")
+            space[name.strip()] = tuple(parts)
+        else:
+            space[name.strip()] = [_parse_value(v) for v in text.split(",") if v.strip()]
+    if not space:
+        raise ConfigError("give the search space with --space NAME=START:STOP:STEP (repeatable)")
+    return space
+
+
+def _costs(args: argparse.Namespace) -> Any:
+    from ravenshire.research import Costs
+
+    return Costs(
+        commission_bps=args.commission_bps,
+        slippage_bps=args.slippage_bps,
+        fixed_per_trade=args.fixed_cost,
+        cash_rate=args.cash_rate,
+    )
+
+
+def _cmd_optimize(args: argparse.Namespace) -> int:
+    from ravenshire.errors import ConfigError
+    from ravenshire.research import ResearchManager
+    from ravenshire.research.strategies import get_strategy
+    from ravenshire.research.sweep import parse_space
+
+    # Everything the user typed is checked before any data is fetched or anything is written.
+    spec = get_strategy(args.strategy)
+    space = _parse_space(args.space or [])
+    parse_space(spec, space)
+    costs = _costs(args)
+    if args.trials is not None and args.trials < 1:
+        raise ConfigError(f"--trials must be >= 1, got {args.trials}")
+    if args.test_fraction is not None and not 0.0 <= args.test_fraction < 1.0:
+        raise ConfigError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
+    if args.walk_forward is not None and args.walk_forward < 0:
+        raise ConfigError(f"--walk-forward must be >= 0 folds, got {args.walk_forward}")
+    manager = _manager()
+    if args.version:
+        data = _version_slice(manager, args.version, args.start, args.end)
+    else:
+        data = manager.get_market_data(args.symbols, args.start, args.end)
+    research = ResearchManager(manager.config, engine=manager.engine, track=not args.no_track)
+    if not args.json and not args.verbose:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    result = research.optimize_parameters(
+        spec.name,
+        data,
+        space,
+        n_trials=args.trials,
+        method=args.method,
+        objective=args.objective,
+        costs=costs,
+        risk_free=args.risk_free,
+        test_fraction=args.test_fraction,
+        walk_forward_folds=args.walk_forward,
+        seed=args.seed,
+        study_name=args.study,
+        initial_capital=args.capital,
+    )
+    _print(result.to_dict(), args.json)
+    if not args.json:
+        _print_optimization(result)
+    return 0
+
+
+def _print_optimization(result: Any) -> None:
+    demo = "  [DEMO DATA]" if result.is_demo else ""
+    print(f"{result.strategy_name}: {result.method} search for the {result.direction[:3]}imum {result.objective}{demo}")
+    print(
+        f"study {result.study_name} · {result.n_trials} trials, {result.n_distinct} distinct sets · data version "
+        f"{(result.data_version or 'none')[:12]}" + (f" · best run #{result.best_run_id}" if result.best_run_id else "")
+    )
+    params = ", ".join(f"{k}={v}" for k, v in result.best_params.items())
+    print(f"best: {params}")
+    test = f"{result.test[0]}..{result.test[1]}" if result.test else "none"
+    print(f"train {result.train[0]}..{result.train[1]} · test {test}")
+    print(f"  {'':<20}{'in sample':>14}{'out of sample':>16}")
+    labels = {
+        "total_return": "Total return [%]", "cagr": "CAGR [%]", "volatility": "Volatility [%/yr]",
+        "sharpe_ratio": "Sharpe ratio", "sortino_ratio": "Sortino ratio", "max_drawdown": "Max drawdown [%]",
+        "calmar_ratio": "Calmar ratio",
+    }  # fmt: skip
+    for key, label in labels.items():
+        scale = 100.0 if "[%" in label else 1.0
+        oos = result.out_of_sample[key] * scale if result.out_of_sample else float("nan")
+        print(f"  {label:<20}{result.in_sample[key] * scale:>14.4g}{oos:>16.4g}")
+    sig = result.significance
+    verdict = "LIKELY LUCK" if result.likely_luck else "unlikely to be luck"
+    print(
+        f"deflated Sharpe ratio {sig.deflated_sharpe:.3f} (best of {sig.n_trials}: expected max Sharpe of "
+        f"skill-less sets {sig.expected_max_sharpe:.2f}) → {verdict}"
+    )
+    if result.walk_forward is not None:
+        wf = result.walk_forward
+        print(
+            f"walk-forward, {len(wf.folds)} folds over {wf.n_sets} sets: out-of-sample {result.objective} "
+            f"{wf.out_of_sample[result.objective]:.4g} · efficiency {wf.efficiency:.2f}"
+        )
+        for row in wf.folds.to_dict("records"):
+            chosen = ", ".join(f"{k}={row[k]}" for k in result.best_params)
+            print(
+                f"  fold {row['fold']}: test {row['test_start']}..{row['test_end']}  {chosen}  "
+                f"in {row['in_sample']:.4g} → out {row['out_of_sample']:.4g}"
+            )
 
 
 def _version_slice(manager: Any, version_id: str, start: str | None, end: str | None) -> Any:
@@ -245,6 +363,8 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from ravenshire.config import OBJECTIVES, OPTIMIZERS
+
     parser = _Parser(prog=PROG, description="Ravenshire: operations system of a systematic fund.")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -253,6 +373,14 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--symbols", help="comma-separated symbols (default: [DATA] universe)")
         p.add_argument("--start", help="first day, YYYY-MM-DD (default: [DATA] history_start)")
         p.add_argument("--end", help="last day, YYYY-MM-DD (default: the latest closed session)")
+
+    def costs(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--commission-bps", type=float, default=0.0, help="commission, bps of traded value")
+        p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage, bps of traded value")
+        p.add_argument("--fixed-cost", type=float, default=0.0, help="fixed cost per order, in currency")
+        p.add_argument("--cash-rate", type=float, default=0.0, help="yearly rate earned on cash (0.03 = 3 %%)")
+        p.add_argument("--capital", type=float, default=100_000.0, help="initial capital (default 100000)")
+        p.add_argument("--risk-free", type=float, default=0.0, help="yearly risk-free rate for Sharpe/Sortino")
 
     sub.add_parser("init", help="create or upgrade the state store").set_defaults(func=_cmd_init)
     p = sub.add_parser("fetch", help="fetch, validate and store missing market data")
@@ -281,14 +409,28 @@ def _build_parser() -> argparse.ArgumentParser:
     span(p)
     p.add_argument("--version", help="run on a stored data version instead of fetching (id or prefix)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="a strategy parameter (repeatable)")
-    p.add_argument("--commission-bps", type=float, default=0.0, help="commission, bps of traded value")
-    p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage, bps of traded value")
-    p.add_argument("--fixed-cost", type=float, default=0.0, help="fixed cost per order, in currency")
-    p.add_argument("--cash-rate", type=float, default=0.0, help="yearly rate earned on cash (0.03 = 3 %%)")
-    p.add_argument("--capital", type=float, default=100_000.0, help="initial capital (default 100000)")
-    p.add_argument("--risk-free", type=float, default=0.0, help="yearly risk-free rate for Sharpe/Sortino")
+    costs(p)
     p.add_argument("--no-track", action="store_true", help="do not record the run in the store")
     p.set_defaults(func=_cmd_backtest)
+    p = sub.add_parser("optimize", help="search a built-in strategy's parameters, judged out of sample")
+    p.add_argument("strategy", help="built-in strategy, e.g. ma_crossover_fast_slow")
+    span(p)
+    p.add_argument("--version", help="run on a stored data version instead of fetching (id or prefix)")
+    p.add_argument(
+        "--space", action="append", metavar="NAME=RANGE",
+        help="a searched parameter: NAME=START:STOP:STEP (stop included) or NAME=A,B,... (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--method", choices=OPTIMIZERS, help="grid, tpe or random (default: [RESEARCH] optimizer)")
+    p.add_argument("--objective", choices=OBJECTIVES, help="metric to optimise (default: [RESEARCH] objective)")
+    p.add_argument("--trials", type=int, help="Optuna trials (default: [RESEARCH] n_trials)")
+    p.add_argument("--test-fraction", type=float, help="share of the dates held out (default: [RESEARCH])")
+    p.add_argument("--walk-forward", type=int, metavar="FOLDS", help="walk-forward folds, 0 = off")
+    p.add_argument("--seed", type=int, help="sampler seed (default: [RESEARCH] seed)")
+    p.add_argument("--study", help="Optuna study name: run again to resume, or share it between workers")
+    p.add_argument("--verbose", action="store_true", help="print Optuna's log of every trial")
+    costs(p)
+    p.add_argument("--no-track", action="store_true", help="keep the study in memory and record no runs")
+    p.set_defaults(func=_cmd_optimize)
     sub.add_parser("config", help="show the effective configuration").set_defaults(func=_cmd_config)
     return parser
 

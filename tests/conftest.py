@@ -37,6 +37,12 @@ def _clear_memory_cache() -> None:
     DataCache.clear_memory()
 
 
+@pytest.fixture(autouse=True)
+def _no_mlflow_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's MLFLOW_TRACKING_URI must not receive the test suite's runs (tests that want MLflow say so)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., Config]:
     """Build a Config from ini text (``[STORE] url`` defaults to a fresh SQLite file in tmp_path)."""

@@ -155,3 +155,34 @@ def test_backtest_dates_outside_a_version_are_refused(run) -> None:
     version = json.loads(run("--json", "versions").stdout)[0]["id"]
     proc = run("backtest", "equal_weight", "--version", version, "--start", "2023-01-03")
     _one_line_error(proc, 2, "out of data version", "2024-01-02..2024-03-28")
+
+
+def test_optimize_prints_in_and_out_of_sample_and_the_luck_check(run) -> None:
+    args = ("optimize", "ma_crossover_fast_slow", "--start", "2022-01-03", "--end", "2024-06-28")
+    space = ("--space", "fast=5:25:10", "--space", "slow=30,60", "--method", "grid", "--walk-forward", "2")
+    proc = run(*args, *space, "--commission-bps", "10", RAVENSHIRE_DATA_HISTORY_START="2022-01-03")
+    assert proc.returncode == 0, proc.stderr
+    for needle in ("grid search for the maximum sharpe_ratio  [DEMO DATA]", "in sample", "out of sample",
+                   "deflated Sharpe ratio", "walk-forward, 2 folds over 6 sets", "best: fast="):  # fmt: skip
+        assert needle in proc.stdout, proc.stdout
+    proc = run("--json", *args, *space, "--no-track", RAVENSHIRE_DATA_HISTORY_START="2022-01-03")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["n_trials"] == 6 and result["best_run_id"] is None and result["walk_forward"]["n_sets"] == 6
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("optimize", "ma_crossover_fast_slow"), ("give the search space with --space",)),
+        (("optimize", "ma_crossover_fast_slow", "--space", "fast=10:5"), ("a range is START:STOP:STEP",)),
+        (("optimize", "ma_crossover_fast_slow", "--space", "fast=50:10:5"), ("empty range",)),
+        (("optimize", "ma_crossover_fast_slow", "--space", "fast=10:50:0"), ("step must be > 0",)),
+        (("optimize", "ma_crossover_fast_slow", "--space", "fats=10:50:5"), ("did you mean 'fast'",)),
+        (("optimize", "ma_crossover_fast_slow", "--space", "fast=5:9:1", "--trials", "0"), ("--trials",)),
+        (("optimize", "ma_crossover_fast_slow", "--space", "fast=5:9:1", "--method", "anneal"), ("invalid choice",)),
+    ],
+)
+def test_bad_optimize_input_is_refused_before_anything_is_written(run, args, needles) -> None:
+    _one_line_error(run(*args), 2, *needles)
+    assert not run.db.exists()

@@ -16,6 +16,15 @@ from ravenshire.config import Config, load_config
 from ravenshire.data.versioning import DataVersioning, canonical_bytes
 from ravenshire.errors import ConfigError
 from ravenshire.research.engine import Costs, backtest
+from ravenshire.research.mlflow_mirror import MlflowMirror
+from ravenshire.research.optimize import (
+    OptimizationResult,
+    SearchInfo,
+    TrialRecord,
+    check_search,
+    optimize_parameters,
+    strategy_spec,
+)
 from ravenshire.research.results import BacktestResult, build_result
 from ravenshire.research.strategies import STRATEGIES, StrategySpec, check_parameters, get_strategy
 from ravenshire.research.tracking import ExperimentTracker, TrackedRun
@@ -54,6 +63,9 @@ class ResearchManager:
         self.config = config if config is not None else load_config()
         self._engine = engine
         self.track = track
+        #: Also logs tracked runs to MLflow when ``[RESEARCH] mlflow_tracking_uri`` (or ``MLFLOW_TRACKING_URI``)
+        #: is set; built once so that its pause after a failure spans the manager's life.
+        self.mirror = MlflowMirror.from_config(self.config)
 
     @property
     def engine(self) -> Engine:
@@ -65,7 +77,7 @@ class ResearchManager:
     @property
     def tracker(self) -> ExperimentTracker:
         """The experiment tracker on this manager's store."""
-        return ExperimentTracker(self.engine)
+        return ExperimentTracker(self.engine, self.mirror)
 
     def backtest_strategy(
         self,
@@ -130,6 +142,114 @@ class ResearchManager:
         run_id = self.tracker.log(result, started_at=started, duration_s=time.perf_counter() - clock)
         return dataclasses.replace(result, run_id=run_id)
 
+    def optimize_parameters(
+        self,
+        strategy_func: StrategyFunc | str,
+        data: pd.DataFrame,
+        param_space: Mapping[str, tuple[Any, ...] | list[Any]],
+        strategy_name: str | None = None,
+        n_trials: int | None = None,
+        *,
+        method: str | None = None,
+        objective: str | None = None,
+        costs: Costs | None = None,
+        risk_free: float = 0.0,
+        test_fraction: float | None = None,
+        walk_forward_folds: int | None = None,
+        seed: int | None = None,
+        study_name: str | None = None,
+        initial_capital: float = 100_000.0,
+        track: bool | None = None,
+    ) -> OptimizationResult:
+        """Search ``param_space`` for the best parameters (see :mod:`ravenshire.research.optimize`).
+
+        Unset arguments come from ``[RESEARCH]`` (``method`` ← optimizer, ``objective``, ``n_trials``,
+        ``test_fraction``, ``walk_forward_folds``, ``seed``); parameters of ``ma_crossover`` left out of the space
+        take ``[STRATEGY]``'s values, as in :meth:`backtest_strategy`. With tracking on, the data version is stored,
+        the Optuna study lives in the state store (resumable, shareable by several workers), every measured trial
+        is a run of kind ``trial`` in the study (parameters, metrics, data and code version, timing; on the train
+        dates), and the best set is run once more as a full backtest on the train dates, with its artifacts
+        (``best_run_id``).
+        """
+        research = self.config.research
+        tracked = self.track if track is None else track
+        spec = self._spec(strategy_func)
+        if spec is not None and spec.name == "ma_crossover":
+            spec = self._with_config_defaults(spec)
+        target = spec if spec is not None else strategy_func
+        assert not isinstance(target, str)
+        costs = costs or Costs()
+        settings: dict[str, Any] = {
+            "method": method or research.optimizer,
+            "objective": objective or research.objective,
+            "test_fraction": test_fraction if test_fraction is not None else research.test_fraction,
+            "walk_forward_folds": walk_forward_folds if walk_forward_folds is not None else research.walk_forward_folds,
+        }
+        n_trials = n_trials if n_trials is not None else research.n_trials
+        check_search(target, data, param_space, strategy_name, n_trials, **settings)  # before anything is written
+        data = self._versioned(data) if tracked else data
+
+        def log_trials(info: SearchInfo, records: list[TrialRecord]) -> list[int | None]:
+            return self.tracker.log_trials(info, records, initial_capital=initial_capital)
+
+        result = optimize_parameters(
+            target,
+            data,
+            param_space,
+            strategy_name,
+            n_trials,
+            **settings,
+            costs=costs,
+            risk_free=risk_free,
+            seed=seed if seed is not None else research.seed,
+            storage=self.config.store_url if tracked else None,
+            study_name=study_name,
+            busy_timeout_ms=self.config.store.busy_timeout_ms,
+            on_trials=log_trials if tracked else None,
+        )
+        if not tracked:
+            return result
+        best = self._log_best(target, data, result, initial_capital)
+        return dataclasses.replace(result, best_run_id=best)
+
+    def _with_config_defaults(self, spec: StrategySpec) -> StrategySpec:
+        """``ma_crossover`` with ``[STRATEGY]``'s ``ma_period`` and ``threshold`` as its defaults."""
+        defaults = {"ma_period": self.config.strategy.ma_period, "threshold": self.config.strategy.threshold}
+        params = {k: dataclasses.replace(p, default=defaults.get(k, p.default)) for k, p in spec.params.items()}
+        return dataclasses.replace(spec, params=params)
+
+    def _versioned(self, data: pd.DataFrame) -> pd.DataFrame:
+        """``data`` carrying the id of its stored version (stored now if needed; wide prices are left as given)."""
+        if not isinstance(data.columns, pd.MultiIndex):
+            return data
+        sources = data.attrs.get("sources") or ["unknown"]
+        is_demo = bool(data.attrs.get("is_demo", True))
+        version = DataVersioning(self.engine).create(data, sources=sources, is_demo=is_demo).id
+        out = data.copy(deep=False)
+        out.attrs = {**data.attrs, "data_version": version}
+        return out
+
+    def _log_best(
+        self, target: StrategySpec | StrategyFunc, data: pd.DataFrame, result: OptimizationResult, capital: float
+    ) -> int:
+        started, clock = dt.datetime.now(dt.UTC), time.perf_counter()
+        spec = strategy_spec(target, {}, result.strategy_name)
+        train = data.loc[pd.Timestamp(result.train[0]) : pd.Timestamp(result.train[1])]
+        run = backtest(train, spec.func(train, **result.best_params), result.costs, initial_capital=capital)
+        best = build_result(
+            run,
+            strategy_name=result.strategy_name,
+            parameters=result.best_params,
+            costs=result.costs,
+            data_version=result.data_version,
+            is_demo=result.is_demo,
+            initial_capital=capital,
+            risk_free=result.risk_free,
+        )
+        return self.tracker.log(
+            best, started_at=started, duration_s=time.perf_counter() - clock, study=result.study_name
+        )
+
     # ------------------------------------------------------------------ runs
     def list_runs(self, strategy: str | None = None, limit: int = 100) -> pd.DataFrame:
         """The newest tracked runs with their metrics."""
@@ -144,7 +264,8 @@ class ResearchManager:
         return self.tracker.compare(run_ids)
 
     def reproduce(self, run_id: int) -> BacktestResult:
-        """Run a tracked backtest of a built-in strategy again, on its stored data version (not tracked)."""
+        """Run a tracked backtest (or trial) of a built-in strategy again, on its stored data version and dates
+        (not tracked)."""
         info = self.load_run(run_id).info
         if not info["data_version"]:
             raise ConfigError(f"run #{run_id} was made on wide prices without a data version; it cannot be reproduced")
@@ -153,6 +274,7 @@ class ResearchManager:
                 f"run #{run_id} used the custom strategy {info['strategy']!r}; pass the function to backtest_strategy"
             )
         data = DataVersioning(self.engine).load(info["data_version"])
+        data = data.loc[pd.Timestamp(info["start_date"]) : pd.Timestamp(info["end_date"])]
         return self.backtest_strategy(
             info["strategy"],
             data,

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.exc import SQLAlchemyError
 
 from ravenshire.config import OBJECTIVES, OPTIMIZERS
 from ravenshire.errors import ConfigError
@@ -79,7 +80,7 @@ WALK_FORWARD_MAX_SETS = 2000
 #: A train or test block shorter than this many dates is refused (a month of trading days).
 MIN_BLOCK = 21
 
-OnTrials = Callable[["SearchInfo", list["TrialRecord"]], list[int] | None]
+OnTrials = Callable[["SearchInfo", list["TrialRecord"]], "Sequence[int | None] | None"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -373,10 +374,19 @@ def _storage(url: str | None, busy_timeout_ms: int) -> Any:
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are marked experimental
-        # A worker that dies leaves its trial RUNNING; with heartbeats the next worker marks it failed.
-        return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120)
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are marked experimental
+                # A worker that dies leaves its trial RUNNING; with heartbeats the next worker marks it failed.
+                return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120)
+        except SQLAlchemyError:
+            # Workers starting together race to create Optuna's tables ("table studies already exists"): the
+            # loser finds them made on the next attempt.
+            if attempt == 2:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _optuna_search(

@@ -4,6 +4,11 @@ A run records the strategy, its parameters, the costs, the data version it ran o
 commit, with ``-dirty`` when the work tree had uncommitted changes), timings and the metrics; its returns,
 equity curve, positions and trades are stored as Parquet artifacts beside it, in the same transaction. Runs
 can be listed, compared and reloaded; with the data version, a run can be reproduced bit for bit.
+
+With an :class:`~ravenshire.research.mlflow_mirror.MlflowMirror`, each run is also logged to MLflow once it is
+stored. The store stays the source of truth: when MLflow fails, the stored run is kept, ``log`` returns its id as
+usual, a warning naming the run and the error is logged, and the failure is recorded in the mirror's
+``failures`` (store run id → error).
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
+import math
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Engine, desc, insert, select
@@ -27,7 +34,13 @@ from ravenshire.store import schema as s
 from ravenshire.store.bulk import bulk_insert
 from ravenshire.store.dates import date_key
 
+if TYPE_CHECKING:
+    from ravenshire.research.mlflow_mirror import MlflowMirror
+    from ravenshire.research.optimize import SearchInfo, TrialRecord
+
 __all__ = ["ARTIFACTS", "ExperimentTracker", "TrackedRun", "code_version"]
+
+log = logging.getLogger(__name__)
 
 #: Artifacts stored with every run, by name.
 ARTIFACTS = ("returns", "equity", "positions", "trades")
@@ -73,10 +86,11 @@ class TrackedRun:
 
 
 class ExperimentTracker:
-    """Log, list, compare and reload runs in the store."""
+    """Log, list, compare and reload runs in the store; ``mirror`` also logs each new run to MLflow."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, mirror: MlflowMirror | None = None) -> None:
         self.engine = engine
+        self.mirror = mirror
 
     def log(
         self,
@@ -87,7 +101,11 @@ class ExperimentTracker:
         kind: str = "backtest",
         study: str | None = None,
     ) -> int:
-        """Store ``result`` and its artifacts in one transaction; returns the run id."""
+        """Store ``result`` and its artifacts in one transaction; returns the run id.
+
+        Then, with a mirror, log the run to MLflow; an MLflow failure does not fail the call (see the module
+        docstring).
+        """
         record = result.to_dict()
         values = {
             "kind": kind,
@@ -119,7 +137,60 @@ class ExperimentTracker:
             run_id = int(key[0])
             rows = [(run_id, name, fmt, payload) for name, fmt, payload in payloads]
             bulk_insert(conn, insert(s.run_artifacts), ["run_id", "name", "format", "payload"], rows)
+        if self.mirror is not None:
+            try:
+                self.mirror.log(
+                    result, run_id=run_id, kind=kind, study=study, started_at=started_at, duration_s=duration_s
+                )
+            except Exception as exc:  # the stored run stands; MLflow is a copy
+                log.warning("run #%d is stored but not in MLflow: %s", run_id, " ".join(str(exc).split())[:500])
         return run_id
+
+    def log_trials(self, info: SearchInfo, records: list[TrialRecord], *, initial_capital: float) -> list[int | None]:
+        """Store the measured (``complete``) trials of a search as runs of kind ``trial``, in one transaction:
+        parameters, metrics, costs, data and code version, the train dates, the study, timing; no artifacts (a
+        trial is reproduced in full with ``ResearchManager.reproduce``). Returns the run ids, aligned with
+        ``records`` (None for a pruned or duplicate trial). Mirrored to MLflow like :meth:`log`."""
+        started_at = dt.datetime.now(dt.UTC)
+        common = {
+            "kind": "trial",
+            "strategy": info.strategy_name,
+            "costs": json.dumps(info.costs.to_dict(), sort_keys=True),
+            "data_version": info.data_version,
+            "is_demo": info.is_demo,
+            "start_date": date_key(info.train[0]),
+            "end_date": date_key(info.train[1]),
+            "initial_capital": initial_capital,
+            "risk_free": info.risk_free,
+            "code_version": code_version(),
+            "study": info.study_name,
+            "started_at": started_at,
+        }
+        ids: list[int | None] = []
+        with write(self.engine) as conn:
+            for record in records:
+                if record.state != "complete":
+                    ids.append(None)
+                    continue
+                values = common | {
+                    "parameters": json.dumps(record.parameters, sort_keys=True, default=str),
+                    "metrics": json.dumps({k: _json_number(v) for k, v in record.metrics.items()}),
+                    "duration_s": record.duration_s,
+                }
+                key = conn.execute(insert(s.runs).values(**values)).inserted_primary_key
+                assert key is not None
+                ids.append(int(key[0]))
+        if self.mirror is not None:
+            for record, run_id in zip(records, ids, strict=True):
+                if run_id is None:
+                    continue
+                try:
+                    self.mirror.log_trial(
+                        info, record, run_id=run_id, initial_capital=initial_capital, started_at=started_at
+                    )
+                except Exception as exc:  # the stored run stands; MLflow is a copy
+                    log.warning("run #%d is stored but not in MLflow: %s", run_id, " ".join(str(exc).split())[:500])
+        return ids
 
     def list_runs(self, strategy: str | None = None, limit: int = 100) -> pd.DataFrame:
         """The newest runs, one row each: id, kind, strategy, parameters, data version, demo, and the metrics."""
@@ -161,6 +232,15 @@ class ExperimentTracker:
             positions=frames.get("positions", empty),
             trades=frames.get("trades", empty),
         )
+
+
+def _json_number(value: float) -> float | str | None:
+    """A metric as JSON allows it: NaN → null, ±inf → "inf"/"-inf" (as ``BacktestResult.to_dict`` writes them)."""
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return float(value)
 
 
 def _info(row: dict[str, Any]) -> dict[str, Any]:
