@@ -54,6 +54,7 @@ once with exactly the same model.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any, cast
 
@@ -207,7 +208,11 @@ def _align_weights(weights: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# the model, over (K, T, N)
+# the model, path by path
+
+
+#: Days per block in :func:`_simulate_path`: a few (N, block) float arrays stay in a core's cache.
+_BLOCK = 2048
 
 
 @dataclass(frozen=True)
@@ -218,32 +223,98 @@ class _Simulation:
     cost: np.ndarray  # (K, T)
 
 
-def _simulate(returns: np.ndarray, weights: np.ndarray, costs: Costs, periods: int, capital: float) -> _Simulation:
-    """The execution model of the module docstring for K weight paths at once. ``returns`` (T, N), ``weights``
-    (K, T, N) aligned to it, NaN-free."""
-    k, t, _ = weights.shape
-    rf = (1.0 + costs.cash_rate) ** (1.0 / periods) - 1.0
-    prev = np.zeros_like(weights)
-    prev[:, 1:] = weights[:, :-1]
-    gross = np.einsum("ktn,tn->kt", prev, returns) + (1.0 - prev.sum(axis=2)) * rf
-    gross[:, 0] = 0.0
-    growth = 1.0 + gross
-    safe = np.where(growth != 0.0, growth, 1.0)
-    drifted = prev * (1.0 + returns)[None, :, :] / safe[:, :, None]
-    traded = np.abs(weights - drifted)
-    turnover = traded.sum(axis=2)
-    proportional = turnover * costs.proportional
+def _symbol_major(values: np.ndarray) -> np.ndarray:
+    """A (T, N) array as a C-contiguous (N, T) array (each symbol's days contiguous); no copy when ``values`` is
+    Fortran-ordered, as pandas' single-block frames are."""
+    return np.ascontiguousarray(values.T)
 
+
+def _simulate_path(
+    returns: np.ndarray, weights: np.ndarray, rf: float, orders: bool, work: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gross returns, turnover and (if ``orders``) the number of orders of ONE weight path, each of shape (T,).
+
+    ``returns`` R and ``weights`` w are (N, T), symbol-major and C-contiguous (:func:`_symbol_major`), NaN-free.
+    Day by day, in blocks of :data:`_BLOCK` days, with whole-array numpy operations (no loop over days)::
+
+        gross[t]    = Σ_i w[t−1, i]·R[t, i] + (1 − Σ_i w[t−1, i])·rf          (gross[0] = 0)
+        wd[t, i]    = (w[t−1, i] + w[t−1, i]·R[t, i]) · (1 / s[t]),   s[t] = 1 + gross[t], or 1 where that is 0
+        turnover[t] = Σ_i |w[t, i] − wd[t, i]|                                  (wd[0] = 0)
+        orders[t]   = #{i : |w[t, i] − wd[t, i]| > ORDER_TOLERANCE}
+
+    ``work`` is an optional (N, ≥ min(T − 1, _BLOCK)) float64 scratch array (reused across paths by a sweep).
+    """
+    n, t_len = weights.shape
+    gross = np.zeros(t_len)
+    turnover = np.zeros(t_len)
+    count = np.zeros(t_len) if orders else None
+    if t_len == 0:
+        return gross, turnover, count
+    first = np.abs(weights[:, 0])
+    turnover[0] = first.sum()
+    if count is not None:
+        count[0] = np.count_nonzero(first > ORDER_TOLERANCE)
+    width = min(t_len - 1, _BLOCK)
+    if work is None or work.shape[0] != n or work.shape[1] < width:
+        work = np.empty((n, width))
+    for start in range(1, t_len, _BLOCK):
+        stop = min(start + _BLOCK, t_len)
+        held = weights[:, start - 1 : stop - 1]
+        traded = work[:, : stop - start]
+        g = gross[start:stop]
+        np.multiply(held, returns[:, start:stop], out=traded)
+        np.add.reduce(traded, axis=0, out=g)
+        if rf != 0.0:
+            g += (1.0 - held.sum(axis=0)) * rf
+        traded += held  # w[t−1]·(1 + R[t])
+        scale = 1.0 + g
+        scale[scale == 0.0] = 1.0
+        np.divide(1.0, scale, out=scale)
+        traded *= scale  # the drifted weights wd[t]
+        traded -= weights[:, start:stop]
+        np.abs(traded, out=traded)
+        np.add.reduce(traded, axis=0, out=turnover[start:stop])
+        if count is not None:
+            count[start:stop] = np.count_nonzero(traded > ORDER_TOLERANCE, axis=0)
+    return gross, turnover, count
+
+
+def _simulate_paths(
+    returns: np.ndarray, paths: Iterable[np.ndarray], costs: Costs, periods: int, capital: float
+) -> _Simulation:
+    """The execution model of the module docstring for the weight paths ``paths`` (each (N, T), symbol-major,
+    NaN-free) on ``returns`` (N, T), symbol-major. Paths are consumed one at a time (a generator keeps only one in
+    memory); costs, net returns and ruin are then computed for all of them at once over (K, T)."""
+    rf = (1.0 + costs.cash_rate) ** (1.0 / periods) - 1.0
+    fixed_cost = costs.fixed_per_trade > 0.0
+    n, t_len = returns.shape
+    work = np.empty((n, min(max(t_len - 1, 0), _BLOCK)))
+    rows = [_simulate_path(returns, w, rf, fixed_cost, work) for w in paths]
+    k = len(rows)
+    gross = np.empty((k, t_len))
+    turnover = np.empty((k, t_len))
+    for j, (g, tv, _) in enumerate(rows):
+        gross[j] = g
+        turnover[j] = tv
+    proportional = turnover * costs.proportional
     cost = proportional
-    if costs.fixed_per_trade > 0.0:
-        fixed = costs.fixed_per_trade * (traded > ORDER_TOLERANCE).sum(axis=2)
+    if fixed_cost:
+        orders = np.stack([cast(np.ndarray, c) for _, _, c in rows]) if k else np.empty((0, t_len))
+        fixed = costs.fixed_per_trade * orders
         equity = _equity_with_fixed_costs(gross, proportional, fixed, capital)
         with np.errstate(divide="ignore", invalid="ignore"):
             cost = proportional + fixed / equity
-    net = np.zeros((k, t))
+    net = np.zeros((k, t_len))
     net[:, 1:] = gross[:, 1:] - cost[:, :-1]
     net, cost = _apply_ruin(net, cost)
     return _Simulation(net=net, gross=gross, turnover=turnover, cost=cost)
+
+
+def _simulate(returns: np.ndarray, weights: np.ndarray, costs: Costs, periods: int, capital: float) -> _Simulation:
+    """The execution model of the module docstring for K weight paths. ``returns`` (T, N), ``weights``
+    (K, T, N) aligned to it, NaN-free; each path goes through :func:`_simulate_path`."""
+    paths = (_symbol_major(weights[k]) for k in range(weights.shape[0]))
+    return _simulate_paths(_symbol_major(returns), paths, costs, periods, capital)
 
 
 def _equity_with_fixed_costs(gross: np.ndarray, prop: np.ndarray, fixed: np.ndarray, capital: float) -> np.ndarray:

@@ -232,6 +232,13 @@ class ResearchManager:
     def _log_best(
         self, target: StrategySpec | StrategyFunc, data: pd.DataFrame, result: OptimizationResult, capital: float
     ) -> int:
+        """Run the best set in full on the train dates and track it, once per study (a resumed search that
+        finds the same best set returns the run stored before)."""
+        known = self.tracker.find_run(
+            kind="backtest", study=result.study_name, parameters=result.best_params, strategy=result.strategy_name
+        )
+        if known is not None:
+            return known
         started, clock = dt.datetime.now(dt.UTC), time.perf_counter()
         spec = strategy_spec(target, {}, result.strategy_name)
         train = data.loc[pd.Timestamp(result.train[0]) : pd.Timestamp(result.train[1])]

@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -191,6 +192,23 @@ class ExperimentTracker:
                 except Exception as exc:  # the stored run stands; MLflow is a copy
                     log.warning("run #%d is stored but not in MLflow: %s", run_id, " ".join(str(exc).split())[:500])
         return ids
+
+    def find_run(self, *, kind: str, study: str, strategy: str, parameters: Mapping[str, Any]) -> int | None:
+        """The newest run of ``kind`` in ``study`` with these exact parameters, or None."""
+        stmt = (
+            select(s.runs.c.id)
+            .where(
+                s.runs.c.kind == kind,
+                s.runs.c.study == study,
+                s.runs.c.strategy == strategy,
+                s.runs.c.parameters == json.dumps(dict(parameters), sort_keys=True, default=str),
+            )
+            .order_by(desc(s.runs.c.id))
+            .limit(1)
+        )
+        with read(self.engine) as conn:
+            found = conn.execute(stmt).scalar()
+        return int(found) if found is not None else None
 
     def list_runs(self, strategy: str | None = None, limit: int = 100) -> pd.DataFrame:
         """The newest runs, one row each: id, kind, strategy, parameters, data version, demo, and the metrics."""

@@ -74,6 +74,7 @@ def test_running_the_same_search_again_resumes_it(manager: DataManager, data: pd
     again = research.optimize_parameters("ma_crossover_fast_slow", data, SPACE, n_trials=6, walk_forward_folds=0)
     assert again.study_name == first.study_name and again.best_params == first.best_params
     assert (research.list_runs(limit=1000)["kind"] == "trial").sum() == trial_runs  # no trial ran twice
+    assert again.best_run_id == first.best_run_id  # nor the best run
     study = optuna.load_study(study_name=first.study_name, storage=manager.config.store_url)
     assert len(study.trials) == 6
 
