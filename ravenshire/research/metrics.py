@@ -50,12 +50,14 @@ import pandas as pd
 from ravenshire.errors import ConfigError
 
 __all__ = [
+    "HEADLINE_METRICS",
     "TRADING_DAYS",
     "annual_volatility",
     "cagr",
     "calmar_ratio",
     "conditional_value_at_risk",
     "drawdown_series",
+    "headline_metrics",
     "max_drawdown",
     "per_period_rate",
     "profit_factor",
@@ -323,6 +325,92 @@ def conditional_value_at_risk(returns: ReturnsLike, level: float = 0.95) -> Metr
     # mean written as pivot + mean(tail − pivot): the second term is ≤ 0 exactly, so CVaR ≥ −pivot ≥ VaR in floats.
     mean_tail = pivot[:, 0] + np.mean(tail - pivot, axis=-1)
     return _out(0.0 - mean_tail, one_d)
+
+
+# ------------------------------------------------------------------------------------------------ sweeps
+
+#: The keys of :func:`headline_metrics`, in order.
+HEADLINE_METRICS: tuple[str, ...] = (
+    "total_return",
+    "cagr",
+    "annual_volatility",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "max_drawdown",
+    "calmar_ratio",
+)
+
+
+def headline_metrics(
+    rows: npt.ArrayLike, risk_free: float = 0.0, periods: float = TRADING_DAYS
+) -> dict[str, FloatArray]:
+    """:func:`total_return`, :func:`cagr`, :func:`annual_volatility`, :func:`sharpe_ratio`, :func:`sortino_ratio`,
+    :func:`max_drawdown` and :func:`calmar_ratio` of K series at once, for parameter sweeps.
+
+    ``rows`` is K × T with ONE SERIES PER ROW (the transpose of the other functions' 2-D input, so nothing is
+    transposed); each value is a length-K array equal, bit for bit, to what the function of the same name returns
+    for that series — the same formulas and conventions, evaluated once on the rows (``1 + r``, the wealth curve,
+    the standard deviation and the extremes are shared instead of recomputed per metric). Validation is that of
+    the functions: non-finite values and returns below −1 raise :class:`ConfigError`.
+    """
+    p = _check_periods(periods)
+    rf_p = per_period_rate(risk_free, p)
+    try:
+        x = np.ascontiguousarray(rows, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"returns must be numeric (K × T, one series per row): {exc}") from exc
+    if x.ndim != 2 or x.size == 0:
+        raise ConfigError(f"returns must be a non-empty K × T array (one series per row), got shape {x.shape}")
+    lo, hi = x.min(axis=-1), x.max(axis=-1)  # NaN and ±inf propagate here: a cheap validation
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        k, t = (int(i) for i in np.argwhere(~np.isfinite(x))[0])
+        raise ConfigError(
+            f"returns contain a non-finite value ({x[k, t]}) at period {t} of series {k}; metrics do not drop or "
+            "fill missing periods — fill or drop them explicitly before computing metrics"
+        )
+    if (lo < -1.0).any():
+        k, t = (int(i) for i in np.argwhere(x < -1.0)[0])
+        raise ConfigError(
+            f"returns contain {x[k, t]} at period {t} of series {k}: a simple return below -1.0 (a loss of more "
+            "than 100 %) cannot be compounded"
+        )
+    t_len = x.shape[-1]
+    root = np.sqrt(p)
+    growth_rows = 1.0 + x
+    growth = np.prod(growth_rows, axis=-1)
+    out: dict[str, FloatArray] = {"total_return": growth - 1.0}
+    with np.errstate(over="ignore"):
+        out["cagr"] = growth ** (p / t_len) - 1.0
+    constant = lo == hi
+    nan = np.full(x.shape[0], np.nan)
+    if t_len < 2:
+        out["annual_volatility"] = out["sharpe_ratio"] = out["sortino_ratio"] = nan
+    else:
+        std = np.std(x, axis=-1, ddof=1)
+        out["annual_volatility"] = np.where(constant, 0.0, std) * root
+        if rf_p == 0.0:  # x − 0.0 is x bit for bit: reuse its statistics
+            excess, excess_std, excess_constant = x, std, constant
+        else:
+            excess = x - rf_p
+            excess_std = np.std(excess, axis=-1, ddof=1)
+            excess_constant = _constant(excess)
+        mean = np.mean(excess, axis=-1)
+        out["sharpe_ratio"] = _safe_divide(mean, excess_std, ~excess_constant & (excess_std > 0)) * root
+        below = np.minimum(excess, 0.0)
+        np.square(below, out=below)
+        downside = np.sqrt(np.mean(below, axis=-1)) * root
+        out["sortino_ratio"] = _safe_divide(mean * p, downside, downside > 0)
+    wealth = np.cumprod(growth_rows, axis=-1, out=growth_rows)
+    peak = np.maximum.accumulate(wealth, axis=-1)
+    np.maximum(peak, 1.0, out=peak)
+    np.divide(wealth, peak, out=peak)
+    # max_t (1 − W/peak) = 1 − min_t (W/peak) exactly: x ↦ fl(1 − x) is monotone
+    mdd = 1.0 - peak.min(axis=-1)
+    out["max_drawdown"] = mdd
+    calmar = _safe_divide(out["cagr"], mdd, mdd > 0)
+    calmar[~np.isfinite(calmar)] = np.nan
+    out["calmar_ratio"] = calmar
+    return {name: out[name] for name in HEADLINE_METRICS}
 
 
 # ------------------------------------------------------------------------------------------------ trade statistics

@@ -83,3 +83,22 @@ def test_concurrent_fetches_on_postgresql_keep_every_bar(pg_url: str, make_confi
             select(s.series.c.n_bars).join(s.instruments).where(s.instruments.c.symbol == "RACE")
         ).scalar_one()
     assert n_bars == n_series == 187
+
+
+def test_an_optuna_study_shares_the_postgresql_store(pg_url: str, make_config) -> None:
+    import optuna
+
+    from ravenshire.research import ResearchManager
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    engine = init_db(pg_url)
+    config = make_config("[DATA]\nuniverse = AAA, BBB\nhistory_start = 2023-01-03\n", RAVENSHIRE_STORE_URL=pg_url)
+    data = DataManager(config, engine=engine, now=NOW).get_market_data()
+    research = ResearchManager(config, engine=engine)
+    space = {"fast": (5, 25, 5), "slow": [30, 60]}
+    first = research.optimize_parameters("ma_crossover_fast_slow", data, space, n_trials=5, walk_forward_folds=0)
+    again = research.optimize_parameters("ma_crossover_fast_slow", data, space, n_trials=8, walk_forward_folds=0)
+    assert again.study_name == first.study_name and again.n_trials == 8
+    assert len(optuna.load_study(study_name=first.study_name, storage=pg_url).trials) == 8
+    # Optuna's alembic_version and tables sit beside ours; our revision and schema are untouched
+    assert current_revision(init_db(pg_url)) == head_revision()
