@@ -76,6 +76,21 @@ class StrategyConfig:
     threshold: float = _setting(0.02, "price/MA distance that triggers a signal", minimum=0.0, maximum=1.0)
 
 
+def _parse_sectors(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in (p.strip() for p in text.replace("\n", ",").split(",")):
+        if not item:
+            continue
+        symbol, sep, sector = (x.strip() for x in item.partition(":"))
+        if not sep or not symbol or not sector:
+            raise ValueError(f"{item!r} is not SYMBOL:SECTOR")
+        key = parse_symbols(symbol)[0]
+        if key in out:
+            raise ValueError(f"{key} is given a sector twice")
+        out[key] = sector
+    return out
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RiskConfig:
     """``[RISK]``: the fund's limits. Fractions, not percent (0.02 = 2 %)."""
@@ -83,6 +98,16 @@ class RiskConfig:
     max_leverage: float = _setting(1.5, "gross exposure / equity", minimum=0.0, maximum=10.0)
     var_limit: float = _setting(0.02, "one-day 95 % VaR as a fraction of equity", minimum=0.0, maximum=1.0)
     max_drawdown: float = _setting(0.15, "drawdown from peak that halts trading", minimum=0.0, maximum=1.0)
+    max_position_weight: float = _setting(
+        0.25, "largest |weight| of one position, fraction of equity", minimum=0.0, maximum=10.0
+    )
+    max_group_weight: float = _setting(
+        0.4, "largest gross weight of one sector or cluster, fraction of equity", minimum=0.0, maximum=10.0
+    )
+    var_method: str = _setting(
+        "historical", "how the VaR limit is measured", choices=("historical", "parametric", "cornish_fisher")
+    )
+    sectors: Mapping[str, str] = _setting({}, "sector of each symbol (SYMBOL:SECTOR, ...)", parse=_parse_sectors)
 
 
 def _broker(value: str) -> str:

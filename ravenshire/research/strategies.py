@@ -11,13 +11,27 @@ is at most 1 and there is no leverage; the rest is cash.
 Each strategy is registered in :data:`STRATEGIES` with its parameter spec (:class:`ParamSpec`: type, default,
 allowed range). Strategy functions validate their own parameters with :func:`check_parameters`, so a bad value
 raises :class:`~ravenshire.errors.ConfigError` whether the function is called directly or through the registry.
+
+Batch form (sweeps)
+-------------------
+A strategy may also register a *batch* form (:attr:`StrategySpec.batch`) that :func:`ravenshire.research.sweep.run_sweep`
+uses instead of calling the function once per parameter set: ``batch(data, param_sets)`` does the work shared by
+the sets once (each distinct moving-average window or lookback is computed once for the whole sweep, not once per
+set) and returns, per set, a cheap builder of that set's weights — numpy on symbol-major arrays, bit for bit the
+values ``func(data, **params)`` returns (the moving averages are the very same pandas rolling means, so every
+comparison, including near-ties, comes out the same). ``ma_crossover``, ``ma_crossover_fast_slow`` and
+``ts_momentum`` have one; the others run set by set.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import math
-from collections.abc import Callable, Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +42,7 @@ from ravenshire.errors import ConfigError
 
 __all__ = [
     "STRATEGIES",
+    "BatchFunc",
     "ParamSpec",
     "StrategyFunc",
     "StrategySpec",
@@ -41,9 +56,14 @@ __all__ = [
     "prices_of",
     "ts_momentum",
     "xs_momentum",
+    "WeightsBuilder",
 ]
 
 StrategyFunc = Callable[..., pd.DataFrame]
+#: Builds one parameter set's target weights: a float64 array (dates × symbols, the prices' column order).
+WeightsBuilder = Callable[[], np.ndarray]
+#: ``batch(data, param_sets)`` → per set, in order, a :data:`WeightsBuilder` or the ConfigError ``func`` raises for it.
+BatchFunc = Callable[[pd.DataFrame, Sequence[Mapping[str, Any]]], list[WeightsBuilder | ConfigError]]
 
 
 @dataclass(frozen=True)
@@ -81,12 +101,22 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class StrategySpec:
-    """A registered strategy: its function, parameter specs and a one-line description."""
+    """A registered strategy: its function, parameter specs, a one-line description and an optional batch form.
+
+    ``batch`` (optional, used by parameter sweeps): ``batch(data, param_sets)`` returns a list with one entry per
+    parameter set, in order — either a zero-argument builder returning that set's weights as a float64 array of
+    shape (dates, symbols) in the prices' column order, equal bit for bit to ``func(data, **params)`` (Fortran
+    order, i.e. each symbol's days contiguous, is the fastest for the engine), or the :class:`ConfigError`
+    ``func`` raises for that set (a constraint between parameters, e.g. ``fast < slow``). Work shared by several
+    sets is done once; builders only use numpy and shared read-only arrays, so they may run in worker threads.
+    A spec without ``batch`` is swept by calling ``func`` once per set.
+    """
 
     name: str
     func: StrategyFunc
     params: dict[str, ParamSpec] = field(default_factory=dict)
     description: str = ""
+    batch: BatchFunc | None = None
 
     def defaults(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.params.items()}
