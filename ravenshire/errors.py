@@ -18,6 +18,7 @@ __all__ = [
     "DataSourceError",
     "DataUnavailableError",
     "ImportFileError",
+    "InfeasibleError",
     "OperationalError",
     "RavenshireError",
     "StoreError",
@@ -75,3 +76,9 @@ class ImportFileError(DataError, ConfigError):
 
 class VersionNotFoundError(DataError, LookupError):
     """No data version with the given id."""
+
+
+class InfeasibleError(ConfigError):
+    """A portfolio request that no weights can satisfy (e.g. max weight × assets < 1, a NaN-only column, fewer
+    observations than assets without shrinkage), or an optimizer that did not converge. Never answered with a
+    silent fallback such as equal weights."""
