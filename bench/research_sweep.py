@@ -2,19 +2,24 @@
 
     python bench/research_sweep.py                   # 20 assets × 8,300 trading days, 9 × 16 = 144 (fast, slow) pairs
     python bench/research_sweep.py --days 2000       # smaller
+    python bench/research_sweep.py --repeat 9        # more timed runs of ours (median and best are printed)
     pip install -r bench/requirements.txt            # vectorbt (skipped, and said so, when missing)
 
 Fast windows 10..50 step 5 × slow windows 50..200 step 10 (fast = slow = 50 is refused by the strategy: 143 sets
 run, one skipped and reported), 10 bps commission, synthetic data from 1993 (SyntheticSource seed 7). Each phase
 runs in a fresh subprocess on the same deterministic data (the checksum printed shows it), so its peak memory (max
-RSS) is its own. Figures, not assertions: this machine is shared and noisy.
+RSS) is its own. Figures, not assertions: this machine is shared and noisy, so ours is timed ``--repeat`` times
+(median reported, and used for the ratio; best in brackets) and vectorbt once after a numba warm-up.
 
 Phases
-  ours       ravenshire.research.sweep.run_sweep over the 144 pairs (strategy calls + engine + metrics), and
-             the strategy calls alone (where the time goes).
+  ours       ravenshire.research.sweep.run_sweep over the 144 pairs (strategy + engine + metrics): the batch path
+             (each moving average once for the whole sweep, on the default number of worker threads and on one),
+             the per-set path (the strategy function called once per pair, as before the batch form existed),
+             and where the batch path's time goes (the weights alone); checks both paths give identical frames.
   single     one pair: ResearchManager().backtest_strategy (untracked, all metrics and trades) and engine.backtest.
   reference  a plain Python/numpy loop per pair, per day, per asset (rolling sums, positions, drift, turnover,
-             costs) on a few pairs, extrapolated to 144; checks its positions equal ours and compares returns.
+             costs) on a few pairs, extrapolated to 144; checks its positions equal those of the batch path and of
+             the strategy function, and compares returns.
   vectorbt   vbt.MA.run for the fast and slow windows, target weights 1/N where fast > slow,
              Portfolio.from_orders(size_type="targetpercent", cash_sharing per pair, fees=0.001, call_seq="auto")
              — daily rebalancing to the same targets, filled at the close of the decision bar, which is our model
@@ -70,19 +75,36 @@ def _sets():
     return grid(parse_space("ma_crossover_fast_slow", {"fast": FAST, "slow": SLOW}))
 
 
-def phase_ours(days: int) -> dict:
+def _timed(fn, repeat: int) -> tuple[list[float], object]:
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return times, out
+
+
+def phase_ours(days: int, repeat: int) -> dict:
+    import dataclasses
+
+    import pandas as pd
+
     from ravenshire.research import Costs, get_strategy
-    from ravenshire.research.sweep import run_sweep
+    from ravenshire.research.sweep import WORKERS, run_sweep
 
     data, sets = _data(days), _sets()
     spec = get_strategy("ma_crossover_fast_slow")
+    per_set = dataclasses.replace(spec, batch=None)  # the same strategy without its batch form
     costs = Costs(commission_bps=COMMISSION_BPS)
-    t0 = time.perf_counter()
-    frame = run_sweep(spec, data, sets, costs)
-    seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    run_sweep(spec, data, sets, costs, chunk=64)
-    chunk64_s = time.perf_counter() - t0
+    batch_s, frame = _timed(lambda: run_sweep(spec, data, sets, costs), repeat)
+    one_thread_s, _ = _timed(lambda: run_sweep(spec, data, sets, costs, workers=1), repeat)
+    per_set_s, slow_frame = _timed(lambda: run_sweep(per_set, data, sets, costs), 1)
+    pd.testing.assert_frame_equal(frame, slow_frame, check_exact=True)  # raises if the two paths differ at all
+
+    def weights_only() -> int:  # each set's weights built and dropped, as run_sweep does
+        return sum(int(build().any()) for build in spec.batch(data, sets) if callable(build))
+
+    weights_s, _ = _timed(weights_only, repeat)
     t0 = time.perf_counter()
     for params in sets:
         if params["fast"] < params["slow"]:
@@ -95,16 +117,19 @@ def phase_ours(days: int) -> dict:
         "sets": len(sets),
         "rows": len(frame),
         "skipped": [s["params"] for s in frame.attrs["skipped"]],
-        "seconds": seconds,
+        "workers": WORKERS,
+        "batch_s": batch_s,
+        "one_thread_s": one_thread_s,
+        "per_set_s": per_set_s[0],
+        "weights_s": weights_s,
         "strategy_s": strategy_s,
-        "chunk64_s": chunk64_s,
         "best": {"fast": int(best["fast"]), "slow": int(best["slow"]), "sharpe": float(best["sharpe_ratio"])},
         "total_return_10_50": float(frame.loc[(frame["fast"] == 10) & (frame["slow"] == 50), "total_return"].iloc[0]),
         "peak_mb": _peak_mb(),
     }
 
 
-def phase_single(days: int) -> dict:
+def phase_single(days: int, repeat: int) -> dict:
     from ravenshire.research import Costs, ResearchManager, backtest, get_strategy
 
     data = _data(days)
@@ -159,7 +184,7 @@ def _reference_pair(prices, fast: int, slow: int, cost_rate: float):
     return pos, net
 
 
-def phase_reference(days: int) -> dict:
+def phase_reference(days: int, repeat: int) -> dict:
     import numpy as np
 
     from ravenshire.research import Costs, get_strategy, sweep_returns
@@ -168,13 +193,16 @@ def phase_reference(days: int) -> dict:
     prices = data.xs("adj_close", axis=1, level=0)
     values = prices.to_numpy()
     spec = get_strategy("ma_crossover_fast_slow")
-    identical, max_diff, seconds = True, 0.0, 0.0
-    for fast, slow in REFERENCE_PAIRS:
+    pairs = [{"fast": fast, "slow": slow} for fast, slow in REFERENCE_PAIRS]
+    batch = spec.batch(data, pairs)
+    identical, same_as_func, max_diff, seconds = True, True, 0.0, 0.0
+    for params, build in zip(pairs, batch, strict=True):
         t0 = time.perf_counter()
-        pos, net = _reference_pair(values, fast, slow, COMMISSION_BPS / 1e4)
+        pos, net = _reference_pair(values, params["fast"], params["slow"], COMMISSION_BPS / 1e4)
         seconds += time.perf_counter() - t0
-        ours = spec.func(data, fast=fast, slow=slow).to_numpy()
+        ours = build()  # the positions run_sweep backtests
         identical = identical and bool(np.array_equal(pos, ours))
+        same_as_func = same_as_func and bool(np.array_equal(spec.func(data, **params).to_numpy(), ours))
         our_net = sweep_returns(prices, ours[None], Costs(commission_bps=COMMISSION_BPS))[:, 0]
         max_diff = max(max_diff, float(np.abs(our_net - net).max()))
     return {
@@ -182,6 +210,7 @@ def phase_reference(days: int) -> dict:
         "pairs": len(REFERENCE_PAIRS),
         "seconds_per_set": seconds / len(REFERENCE_PAIRS),
         "identical": identical,
+        "same_as_func": same_as_func,
         "max_return_diff": max_diff,
         "peak_mb": _peak_mb(),
     }
@@ -232,7 +261,7 @@ def _vbt_signals(close, pairs):
     )
 
 
-def phase_vectorbt(days: int) -> dict:
+def phase_vectorbt(days: int, repeat: int) -> dict:
     try:
         import vectorbt as vbt
     except ImportError as exc:
@@ -266,54 +295,77 @@ def phase_vectorbt(days: int) -> dict:
 PHASES = {"ours": phase_ours, "single": phase_single, "reference": phase_reference, "vectorbt": phase_vectorbt}
 
 
-def _run(phase: str, days: int) -> dict:
+def _run(phase: str, days: int, repeat: int) -> dict:
     proc = subprocess.run(
-        [sys.executable, __file__, "--phase", phase, "--days", str(days)], capture_output=True, text=True, check=False
+        [sys.executable, __file__, "--phase", phase, "--days", str(days), "--repeat", str(repeat)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise SystemExit(f"phase {phase} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=8300)
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs of ours (median and best reported)")
     parser.add_argument("--phase", choices=sorted(PHASES))
     args = parser.parse_args()
     if args.phase:
-        print(json.dumps(PHASES[args.phase](args.days)))
+        print(json.dumps(PHASES[args.phase](args.days, args.repeat)))
         return
 
-    r = {name: _run(name, args.days) for name in PHASES}
+    r = {name: _run(name, args.days, max(args.repeat, 1)) for name in PHASES}
     ours, single, ref, vb = r["ours"], r["single"], r["reference"], r["vectorbt"]
     same = len({round(x["checksum"], 6) for x in r.values() if "checksum" in x}) == 1
     t_len, n = ours["shape"]
-    rate = ours["rows"] / ours["seconds"]
+    rows = ours["rows"]
+    batch_s, one_s, weights_s = (_median(ours[k]) for k in ("batch_s", "one_thread_s", "weights_s"))
+    rate = rows / batch_s
     print(f"Ravenshire sweep benchmark: MA crossover fast {FAST} × slow {SLOW}, {n} assets × {t_len:,} days "
-          f"(synthetic from {EPOCH}), {COMMISSION_BPS:g} bps, Python {sys.version.split()[0]}")  # fmt: skip
+          f"(synthetic from {EPOCH}), {COMMISSION_BPS:g} bps, Python {sys.version.split()[0]}; "
+          f"ours: median of {len(ours['batch_s'])} runs [best]")  # fmt: skip
     print(f"  data identical in every phase: {'yes' if same else 'NO'}")
-    print(f"  ours      run_sweep  {ours['sets']} sets ({ours['rows']} run, skipped {ours['skipped']})  "
-          f"{ours['seconds']:6.2f} s  {rate:7.1f} sets/s  peak {ours['peak_mb']:6.0f} MB")  # fmt: skip
-    print(f"            same sweep with chunk=64 (larger arrays)  : {ours['chunk64_s']:6.2f} s  "
-          f"{ours['rows'] / ours['chunk64_s']:7.1f} sets/s")  # fmt: skip
-    print(f"            of which strategy calls ≈ {ours['strategy_s']:.2f} s; best Sharpe {ours['best']['sharpe']:.3f} "
-          f"at fast={ours['best']['fast']}, slow={ours['best']['slow']}")  # fmt: skip
+    print(f"  ours      run_sweep  {ours['sets']} sets ({rows} run, skipped {ours['skipped']})")
+    print(f"            batch path, {ours['workers']} worker threads : {batch_s:6.3f} s [{min(ours['batch_s']):.3f}]  "
+          f"{rate:7.1f} sets/s  peak {ours['peak_mb']:6.0f} MB")  # fmt: skip
+    print(f"            batch path, 1 thread          : {one_s:6.3f} s [{min(ours['one_thread_s']):.3f}]  "
+          f"{rows / one_s:7.1f} sets/s")  # fmt: skip
+    print(f"            per-set path (no batch form)  : {ours['per_set_s']:6.3f} s            "
+          f"{rows / ours['per_set_s']:7.1f} sets/s  → batch {ours['per_set_s'] / batch_s:4.1f}× faster; "
+          f"frames identical")  # fmt: skip
+    print(f"            where the time goes: batch weights alone (each MA once + 143 comparisons) {weights_s:.3f} s, "
+          f"1 thread; per-set strategy calls alone {ours['strategy_s']:.2f} s")  # fmt: skip
+    print(f"            best Sharpe {ours['best']['sharpe']:.3f} at fast={ours['best']['fast']}, "
+          f"slow={ours['best']['slow']}")  # fmt: skip
     print(f"  single    one pair: backtest_strategy {single['manager_s']:.3f} s (all metrics + trades), "
           f"engine.backtest {single['engine_s']:.3f} s  peak {single['peak_mb']:6.0f} MB")  # fmt: skip
-    ref_total = ref["seconds_per_set"] * ours["rows"]
+    ref_total = ref["seconds_per_set"] * rows
     print(f"  reference plain loop {ref['seconds_per_set']:6.2f} s/set on {ref['pairs']} pairs → ≈ {ref_total:,.0f} s "
-          f"for {ours['rows']} (extrapolated)  → ours {ref_total / ours['seconds']:,.0f}× faster  "
+          f"for {rows} (extrapolated)  → ours {ref_total / batch_s:,.0f}× faster  "
           f"peak {ref['peak_mb']:6.0f} MB")  # fmt: skip
-    print(f"            positions identical: {'yes' if ref['identical'] else 'no'}; "
+    print(f"            positions identical to the loop's: {'yes' if ref['identical'] else 'NO'} (batch path), "
+          f"batch = strategy function: {'yes' if ref['same_as_func'] else 'NO'}; "
           f"max |net return difference| {ref['max_return_diff']:.1e}")  # fmt: skip
     if "missing" in vb:
         print(f"  vectorbt  not installed here ({vb['missing']}); skipped — pip install -r bench/requirements.txt")
         return
     vrate = vb["sets"] / vb["targets_s"]
     print(f"  vectorbt {vb['version']}  from_orders targetpercent (our model)  {vb['targets_s']:6.2f} s  {vrate:7.1f} "
-          f"sets/s  → ours/vectorbt {rate / vrate:5.2f}× (target ≥ 50×)  peak {vb['peak_mb']:6.0f} MB")  # fmt: skip
+          f"sets/s  peak {vb['peak_mb']:6.0f} MB")  # fmt: skip
+    best_rate = rows / min(ours["batch_s"])
+    print(f"            → ours/vectorbt {rate / vrate:5.1f}× (target ≥ 50×; best run {best_rate / vrate:5.1f}×, "
+          f"1 thread {rows / one_s / vrate:5.1f}×, per-set path {rows / ours['per_set_s'] / vrate:5.1f}×)")  # fmt: skip
     print(f"            from_signals per column, all-in (not our model) {vb['signals_s']:6.2f} s  "
-          f"→ ours/vectorbt {vb['signals_s'] / ours['seconds']:5.2f}×; numba compile (excluded) "
+          f"→ ours/vectorbt {vb['signals_s'] / batch_s:5.1f}×; numba compile (excluded) "
           f"{vb['compile_s']:.1f} s")  # fmt: skip
     print(f"            total return fast=10/slow=50: ours {ours['total_return_10_50']:.6f}, vectorbt "
           f"{vb['total_return_10_50']:.6f} (fees paid from cash at the trade bar vs our debit on the next "

@@ -47,13 +47,18 @@ non-zero sign (``|w| > 1e-12``); a long-to-short flip ends one trade and starts 
   asset's compounded return over the holding, signed by direction (``±(Π(1 + R[t+1]) − 1)``), and ``is_open``
   (held on the last day of the data: the last period has no return).
 
-Everything is numpy over (T, N) arrays, and (K, T, N) for :func:`sweep_returns` which runs K weight paths at
-once with exactly the same model.
+Everything is numpy, without a loop over days: each weight path goes through :func:`_simulate_path` as
+symbol-major (N, T) arrays (each symbol's days contiguous, so per-day sums over symbols and per-day scalings are
+long contiguous loops) in blocks of :func:`_block_days` days (bounded scratch memory); costs, equity and ruin are then
+computed for all K paths at once over (K, T). :func:`backtest` (K = 1), :func:`sweep_returns` (K paths given as a
+(K, T, N) array) and :func:`ravenshire.research.sweep.run_sweep` (paths built one at a time) share that code, so a
+path gives the same numbers bit for bit whichever way it is run.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any, cast
@@ -211,8 +216,14 @@ def _align_weights(weights: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
 # the model, path by path
 
 
-#: Days per block in :func:`_simulate_path`: a few (N, block) float arrays stay in a core's cache.
-_BLOCK = 2048
+#: Values (symbols × days) per block of :func:`_simulate_path`: 2 MB of float64 per (N, block) array. With 20
+#: symbols a 33-year daily history is one block; with 500, blocks of 524 days keep the scratch small.
+_BLOCK_VALUES = 2**18
+
+
+def _block_days(n: int) -> int:
+    """Days per block for ``n`` symbols (at least 256)."""
+    return max(256, _BLOCK_VALUES // max(n, 1))
 
 
 @dataclass(frozen=True)
@@ -235,14 +246,14 @@ def _simulate_path(
     """Gross returns, turnover and (if ``orders``) the number of orders of ONE weight path, each of shape (T,).
 
     ``returns`` R and ``weights`` w are (N, T), symbol-major and C-contiguous (:func:`_symbol_major`), NaN-free.
-    Day by day, in blocks of :data:`_BLOCK` days, with whole-array numpy operations (no loop over days)::
+    Day by day, in blocks of :func:`_block_days` days, with whole-array numpy operations (no loop over days)::
 
         gross[t]    = Σ_i w[t−1, i]·R[t, i] + (1 − Σ_i w[t−1, i])·rf          (gross[0] = 0)
         wd[t, i]    = (w[t−1, i] + w[t−1, i]·R[t, i]) · (1 / s[t]),   s[t] = 1 + gross[t], or 1 where that is 0
         turnover[t] = Σ_i |w[t, i] − wd[t, i]|                                  (wd[0] = 0)
         orders[t]   = #{i : |w[t, i] − wd[t, i]| > ORDER_TOLERANCE}
 
-    ``work`` is an optional (N, ≥ min(T − 1, _BLOCK)) float64 scratch array (reused across paths by a sweep).
+    ``work`` is an optional (N, ≥ min(T − 1, block)) float64 scratch array (reused across paths by a sweep).
     """
     n, t_len = weights.shape
     gross = np.zeros(t_len)
@@ -254,11 +265,12 @@ def _simulate_path(
     turnover[0] = first.sum()
     if count is not None:
         count[0] = np.count_nonzero(first > ORDER_TOLERANCE)
-    width = min(t_len - 1, _BLOCK)
+    block = _block_days(n)
+    width = min(t_len - 1, block)
     if work is None or work.shape[0] != n or work.shape[1] < width:
         work = np.empty((n, width))
-    for start in range(1, t_len, _BLOCK):
-        stop = min(start + _BLOCK, t_len)
+    for start in range(1, t_len, block):
+        stop = min(start + block, t_len)
         held = weights[:, start - 1 : stop - 1]
         traded = work[:, : stop - start]
         g = gross[start:stop]
@@ -279,6 +291,18 @@ def _simulate_path(
     return gross, turnover, count
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch(n: int, width: int) -> np.ndarray:
+    """This thread's (n, ≥ width) float64 scratch for :func:`_simulate_path`, kept between calls: a sweep runs
+    hundreds of paths per thread, and a fresh 1-2 MB array per call costs page faults, not just a malloc."""
+    work = getattr(_SCRATCH, "work", None)
+    if work is None or work.shape[0] != n or work.shape[1] < width:
+        work = _SCRATCH.work = np.empty((n, width))
+    return cast(np.ndarray, work)
+
+
 def _simulate_paths(
     returns: np.ndarray, paths: Iterable[np.ndarray], costs: Costs, periods: int, capital: float
 ) -> _Simulation:
@@ -288,7 +312,7 @@ def _simulate_paths(
     rf = (1.0 + costs.cash_rate) ** (1.0 / periods) - 1.0
     fixed_cost = costs.fixed_per_trade > 0.0
     n, t_len = returns.shape
-    work = np.empty((n, min(max(t_len - 1, 0), _BLOCK)))
+    work = _scratch(n, min(max(t_len - 1, 0), _block_days(n)))
     rows = [_simulate_path(returns, w, rf, fixed_cost, work) for w in paths]
     k = len(rows)
     gross = np.empty((k, t_len))
@@ -336,6 +360,8 @@ def _apply_ruin(net: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """Clip at ruin: the first day on which equity would be <= 0 (or undefined) returns −100 %, then nothing."""
     with np.errstate(invalid="ignore", over="ignore"):
         level = np.cumprod(1.0 + net, axis=1)
+    if level.size == 0 or (level.min() > 0.0 and level.max() < np.inf and np.isfinite(cost).all()):
+        return net, cost  # the usual case, decided with three reductions (NaN fails both comparisons)
     dead = ~np.isfinite(level) | (level <= 0.0) | ~np.isfinite(cost)
     if not dead.any():
         return net, cost

@@ -359,8 +359,10 @@ def headline_metrics(
         x = np.ascontiguousarray(rows, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"returns must be numeric (K × T, one series per row): {exc}") from exc
-    if x.ndim != 2 or x.size == 0:
-        raise ConfigError(f"returns must be a non-empty K × T array (one series per row), got shape {x.shape}")
+    if x.ndim != 2:
+        raise ConfigError(f"returns must be a K × T array (one series per row), got {x.ndim}-D")
+    if x.size == 0:
+        raise ConfigError(f"returns is empty (shape {x.shape}); metrics need at least one period and one series")
     lo, hi = x.min(axis=-1), x.max(axis=-1)  # NaN and ±inf propagate here: a cheap validation
     if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
         k, t = (int(i) for i in np.argwhere(~np.isfinite(x))[0])

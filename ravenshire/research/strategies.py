@@ -14,13 +14,13 @@ raises :class:`~ravenshire.errors.ConfigError` whether the function is called di
 
 Batch form (sweeps)
 -------------------
-A strategy may also register a *batch* form (:attr:`StrategySpec.batch`) that :func:`ravenshire.research.sweep.run_sweep`
-uses instead of calling the function once per parameter set: ``batch(data, param_sets)`` does the work shared by
-the sets once (each distinct moving-average window or lookback is computed once for the whole sweep, not once per
-set) and returns, per set, a cheap builder of that set's weights — numpy on symbol-major arrays, bit for bit the
-values ``func(data, **params)`` returns (the moving averages are the very same pandas rolling means, so every
-comparison, including near-ties, comes out the same). ``ma_crossover``, ``ma_crossover_fast_slow`` and
-``ts_momentum`` have one; the others run set by set.
+A strategy may also register a *batch* form (:attr:`StrategySpec.batch`) that
+:func:`ravenshire.research.sweep.run_sweep` uses instead of calling the function once per parameter set:
+``batch(data, param_sets)`` does the work shared by the sets once (each distinct moving-average window or lookback
+is computed once for the whole sweep, not once per set) and returns, per set, a cheap builder of that set's weights
+— numpy on symbol-major arrays, bit for bit the values ``func(data, **params)`` returns (the moving averages are
+the very same pandas rolling means, so every comparison, near-ties included, comes out the same).
+``ma_crossover``, ``ma_crossover_fast_slow`` and ``ts_momentum`` have one; the others run set by set.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+from pandas.api.indexers import BaseIndexer
 
 from ravenshire.errors import ConfigError
 
@@ -46,17 +46,20 @@ __all__ = [
     "ParamSpec",
     "StrategyFunc",
     "StrategySpec",
+    "WeightsBuilder",
     "buy_and_hold",
     "check_parameters",
     "equal_weight",
     "get_strategy",
     "ma_crossover",
+    "ma_crossover_batch",
     "ma_crossover_fast_slow",
+    "ma_crossover_fast_slow_batch",
     "mean_reversion",
     "prices_of",
     "ts_momentum",
+    "ts_momentum_batch",
     "xs_momentum",
-    "WeightsBuilder",
 ]
 
 StrategyFunc = Callable[..., pd.DataFrame]
@@ -242,11 +245,15 @@ def ma_crossover(data: pd.DataFrame, ma_period: int = 20, threshold: float = 0.0
     return _state_weights(_signal(prices, on, off), prices)
 
 
+def _check_fast_slow(p: dict[str, Any]) -> None:
+    if p["fast"] >= p["slow"]:
+        raise ConfigError(f"ma_crossover_fast_slow needs fast < slow, got fast={p['fast']}, slow={p['slow']}")
+
+
 def ma_crossover_fast_slow(data: pd.DataFrame, fast: int = 10, slow: int = 50) -> pd.DataFrame:
     """Long 1/N when the ``fast``-day MA is above the ``slow``-day MA, flat otherwise (``fast < slow``)."""
     p = _validated("ma_crossover_fast_slow", {"fast": fast, "slow": slow})
-    if p["fast"] >= p["slow"]:
-        raise ConfigError(f"ma_crossover_fast_slow needs fast < slow, got fast={p['fast']}, slow={p['slow']}")
+    _check_fast_slow(p)
     prices = prices_of(data)
     fast_ma = prices.rolling(p["fast"], min_periods=p["fast"]).mean()
     slow_ma = prices.rolling(p["slow"], min_periods=p["slow"]).mean()
@@ -334,10 +341,288 @@ def equal_weight(data: pd.DataFrame) -> pd.DataFrame:
     return priced.div(count, axis=0).fillna(0.0)
 
 
+# --------------------------------------------------------------------------------------------------------------
+# batch forms (parameter sweeps)
+
+#: Bytes of shared arrays (moving averages, trailing-return signs) one batch keeps at once; beyond that the least
+#: recently used are dropped (and recomputed if asked for again), so memory stays bounded on any grid.
+BATCH_CACHE_BYTES = 512 * 2**20
+
+
+class _Pending:
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: np.ndarray | None = None
+        self.error: BaseException | None = None
+
+
+class _Shared:
+    """Thread-safe memo ``key → compute(key)`` of arrays shared by the sets of a batch, bounded to ``limit`` bytes
+    (least recently used dropped first). A key is computed by the first thread asking for it; others wait for it."""
+
+    def __init__(self, compute: Callable[[int], np.ndarray], limit: int | None = None) -> None:
+        self._compute = compute
+        self._limit = BATCH_CACHE_BYTES if limit is None else limit
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[int, _Pending] = OrderedDict()
+        self._sizes: dict[int, int] = {}
+        self._bytes = 0
+
+    def get(self, key: int) -> np.ndarray:
+        with self._lock:
+            entry = self._entries.get(key)
+            owner = entry is None
+            if entry is None:
+                entry = self._entries[key] = _Pending()
+            else:
+                self._entries.move_to_end(key)
+        if owner:
+            try:
+                entry.value = self._compute(key)
+            except BaseException as exc:
+                entry.error = exc
+                with self._lock:
+                    self._entries.pop(key, None)
+                raise
+            finally:
+                entry.done.set()
+            self._account(key, entry.value.nbytes)
+        entry.done.wait()
+        if entry.error is not None:
+            raise ConfigError(f"computing a shared array of the batch failed: {entry.error}") from entry.error
+        return cast(np.ndarray, entry.value)
+
+    def _account(self, key: int, size: int) -> None:
+        with self._lock:
+            self._sizes[key] = size
+            self._bytes += size
+            for old in list(self._entries):
+                if self._bytes <= self._limit:
+                    break
+                if old != key and old in self._sizes:
+                    del self._entries[old]
+                    self._bytes -= self._sizes.pop(old)
+
+
+def _symbol_major(values: np.ndarray) -> np.ndarray:
+    """(T, N) → C-contiguous (N, T); no copy for the Fortran-ordered arrays pandas' single-block frames give."""
+    return np.ascontiguousarray(values.T)
+
+
+def _rolling_mean(prices: pd.DataFrame, window: int) -> np.ndarray:
+    """``prices.rolling(window, min_periods=window).mean()`` — the strategies' very call — symbol-major."""
+    return _symbol_major(prices.rolling(window, min_periods=window).mean().to_numpy())
+
+
+class _RestartingWindows(BaseIndexer):
+    """Trailing windows of ``window`` values that restart with every symbol when the symbols' series are stacked
+    end to end (symbol-major): value j of a symbol's series gets ``[j − min(j + 1, window) + 1, j]``, exactly the
+    windows of its own column. ``depth`` (1-based position of each value in its symbol's series) and ``end``
+    (``j + 1``) are shared by every window; ``start`` is the caller's scratch for the window starts (used during
+    the rolling call only)."""
+
+    def __init__(self, window: int, depth: np.ndarray, end: np.ndarray, start: np.ndarray) -> None:
+        super().__init__(window_size=window)
+        self._window, self._depth, self._end, self._start = window, depth, end, start
+
+    def get_window_bounds(
+        self,
+        num_values: int = 0,
+        min_periods: int | None = None,
+        center: bool | None = None,
+        closed: str | None = None,
+        step: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if num_values != len(self._end):
+            raise ConfigError(f"internal: {num_values} values for windows over {len(self._end)}")
+        np.minimum(self._depth, self._window, out=self._start)
+        np.subtract(self._end, self._start, out=self._start)
+        return self._start, self._end
+
+
+class _MovingAverages:
+    """``prices.rolling(window, min_periods=window).mean()`` per window, symbol-major (N, T), bit for bit.
+
+    All symbols go through ONE pandas rolling mean over the stacked series with windows that restart at each
+    symbol (:class:`_RestartingWindows`): pandas' kernel resets its running sums whenever a window does not
+    overlap the previous one, so each symbol is computed exactly as in its own column — one kernel call instead
+    of one per column, which also runs without the GIL. The first window computed is checked against the
+    per-column call; should a pandas version ever differ, every window falls back to the per-column call.
+    """
+
+    def __init__(self, prices: pd.DataFrame) -> None:
+        self._prices = prices
+        n, t_len = prices.shape[1], prices.shape[0]
+        self._shape = (n, t_len)
+        self._stacked = _symbol_major(prices.to_numpy()).ravel()
+        self._depth = np.tile(np.arange(1, t_len + 1, dtype=np.int64), n)
+        self._end = np.arange(1, n * t_len + 1, dtype=np.int64)
+        self._scratch = threading.local()  # per thread: its own Series (no pandas object is shared between
+        # threads) and the window starts, used during one rolling call
+        self._lock = threading.Lock()
+        self._exact: bool | None = None
+
+    def _stacked_mean(self, window: int) -> np.ndarray:
+        scratch = self._scratch
+        if getattr(scratch, "series", None) is None:
+            scratch.series = pd.Series(self._stacked, copy=False)
+            scratch.start = np.empty_like(self._end)
+        windows = _RestartingWindows(window, self._depth, self._end, scratch.start)
+        return scratch.series.rolling(windows, min_periods=window).mean().to_numpy().reshape(self._shape)
+
+    def __call__(self, window: int) -> np.ndarray:
+        if self._exact is None:
+            with self._lock:
+                if self._exact is None:
+                    fast = self._stacked_mean(window)
+                    self._exact = bool(np.array_equal(fast, _rolling_mean(self._prices, window), equal_nan=True))
+                    return fast if self._exact else _rolling_mean(self._prices, window)
+        return self._stacked_mean(window) if self._exact else _rolling_mean(self._prices, window)
+
+
+def _present(prices: pd.DataFrame) -> np.ndarray | None:
+    """Symbol-major mask of the priced days, or None when every price is there (no masking needed)."""
+    present = _symbol_major(prices.notna().to_numpy())
+    return None if present.all() else present
+
+
+def _state_to_weights(state: np.ndarray, n: int) -> np.ndarray:
+    """A symbol-major state (N, T) in {−1, 0, 1} (bool or float, already 0 where no price) → ``state / n`` as
+    (T, N) weights, Fortran-ordered: the values of :func:`_state_weights` (``held / n``) bit for bit — for these
+    three values ``s · fl(1/n)`` equals ``fl(s/n)`` exactly, and a multiplication is cheaper than a division."""
+    weights = np.empty(state.shape)
+    np.copyto(weights, state)
+    np.multiply(weights, 1.0 / n, out=weights)
+    return weights.T
+
+
+def _batch_sets(
+    name: str, param_sets: Sequence[Mapping[str, Any]], constraint: Callable[[dict[str, Any]], None] | None = None
+) -> list[dict[str, Any] | ConfigError]:
+    """Per set, the validated parameters (defaults filled in) or the ConfigError the strategy function raises."""
+    out: list[dict[str, Any] | ConfigError] = []
+    for params in param_sets:
+        try:
+            checked = _validated(name, dict(params))
+            if constraint is not None:
+                constraint(checked)
+        except ConfigError as exc:
+            out.append(exc)
+        else:
+            out.append(checked)
+    return out
+
+
+def _crossover_weights(means: _Shared, fast: int, slow: int, present: np.ndarray | None, n: int) -> np.ndarray:
+    state = np.greater(means.get(fast), means.get(slow))  # NaN (no MA yet, missing price) compares False
+    if present is not None:
+        state &= present
+    return _state_to_weights(state, n)
+
+
+def ma_crossover_fast_slow_batch(
+    data: pd.DataFrame, param_sets: Sequence[Mapping[str, Any]]
+) -> list[WeightsBuilder | ConfigError]:
+    """Batch form of :func:`ma_crossover_fast_slow`: each distinct window's moving average is computed once (the
+    same pandas rolling mean as the function), then each set is one comparison ``fast MA > slow MA``."""
+    prices = prices_of(data)
+    means = _Shared(_MovingAverages(prices))
+    present, n = _present(prices), max(prices.shape[1], 1)
+    out: list[WeightsBuilder | ConfigError] = []
+    for p in _batch_sets("ma_crossover_fast_slow", param_sets, _check_fast_slow):
+        if isinstance(p, ConfigError):
+            out.append(p)
+        else:
+            out.append(functools.partial(_crossover_weights, means, p["fast"], p["slow"], present, n))
+    return out
+
+
+def _band_weights(
+    means: _Shared, prices: np.ndarray, absent: np.ndarray | None, period: int, threshold: float, n: int
+) -> np.ndarray:
+    """:func:`ma_crossover`'s latch without a loop over days: on day t the state is long iff the last "on" day
+    (price above the upper band) up to t comes after the last "off" day (below the lower band or no price, and not
+    "on": "on" wins a tie); before any event it is flat — the function's ``_signal`` + forward fill."""
+    ma = means.get(period)
+    on = prices > ma * (1.0 + threshold)
+    off = prices < ma * (1.0 - threshold)
+    if absent is not None:
+        off |= absent
+    off &= ~on
+    days = np.arange(prices.shape[1], dtype=np.int64)
+    last_on = np.where(on, days, -1)
+    np.maximum.accumulate(last_on, axis=1, out=last_on)
+    last_off = np.where(off, days, -1)
+    np.maximum.accumulate(last_off, axis=1, out=last_off)
+    return _state_to_weights(last_on > last_off, n)
+
+
+def ma_crossover_batch(
+    data: pd.DataFrame, param_sets: Sequence[Mapping[str, Any]]
+) -> list[WeightsBuilder | ConfigError]:
+    """Batch form of :func:`ma_crossover`: each distinct ``ma_period``'s moving average once, shared by every
+    threshold; the hysteresis latch per set with cumulative maxima of event days (no loop over days)."""
+    prices = prices_of(data)
+    means = _Shared(_MovingAverages(prices))
+    values = _symbol_major(prices.to_numpy())
+    present, n = _present(prices), max(prices.shape[1], 1)
+    absent = None if present is None else ~present
+    out: list[WeightsBuilder | ConfigError] = []
+    for p in _batch_sets("ma_crossover", param_sets):
+        if isinstance(p, ConfigError):
+            out.append(p)
+        else:
+            out.append(functools.partial(_band_weights, means, values, absent, p["ma_period"], p["threshold"], n))
+    return out
+
+
+def _trailing_sign(values: np.ndarray, lookback: int) -> np.ndarray:
+    """``sign(P[t]/P[t−lookback] − 1)``, 0 where undefined (the first days, missing prices), symbol-major."""
+    trailing = np.full(values.shape, np.nan)
+    if lookback < values.shape[1]:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.divide(values[:, lookback:], values[:, :-lookback], out=trailing[:, lookback:])
+        trailing[:, lookback:] -= 1.0
+    sign = np.sign(trailing)
+    sign[np.isnan(sign)] = 0.0
+    return sign
+
+
+def _momentum_weights(
+    signs: _Shared, lookback: int, allow_short: bool, present: np.ndarray | None, n: int
+) -> np.ndarray:
+    state = signs.get(lookback)
+    if not allow_short:
+        state = np.maximum(state, 0.0)
+    if present is not None:
+        state = np.where(present, state, 0.0)
+    return _state_to_weights(state, n)
+
+
+def ts_momentum_batch(
+    data: pd.DataFrame, param_sets: Sequence[Mapping[str, Any]]
+) -> list[WeightsBuilder | ConfigError]:
+    """Batch form of :func:`ts_momentum`: the sign of each distinct lookback's trailing return once, shared by
+    ``allow_short`` True and False."""
+    prices = prices_of(data)
+    signs = _Shared(functools.partial(_trailing_sign, _symbol_major(prices.to_numpy())))
+    present, n = _present(prices), max(prices.shape[1], 1)
+    out: list[WeightsBuilder | ConfigError] = []
+    for p in _batch_sets("ts_momentum", param_sets):
+        if isinstance(p, ConfigError):
+            out.append(p)
+        else:
+            out.append(functools.partial(_momentum_weights, signs, p["lookback"], p["allow_short"], present, n))
+    return out
+
+
 STRATEGIES: dict[str, StrategySpec] = {
     "ma_crossover": StrategySpec(
         name="ma_crossover",
         func=ma_crossover,
+        batch=ma_crossover_batch,
         params={
             "ma_period": ParamSpec(int, 20, 2, 500, "moving-average window (days)"),
             "threshold": ParamSpec(float, 0.02, 0.0, 0.5, "hysteresis band around the MA (fraction)"),
@@ -347,6 +632,7 @@ STRATEGIES: dict[str, StrategySpec] = {
     "ma_crossover_fast_slow": StrategySpec(
         name="ma_crossover_fast_slow",
         func=ma_crossover_fast_slow,
+        batch=ma_crossover_fast_slow_batch,
         params={
             "fast": ParamSpec(int, 10, 1, 250, "fast moving-average window (days), < slow"),
             "slow": ParamSpec(int, 50, 2, 500, "slow moving-average window (days)"),
@@ -356,6 +642,7 @@ STRATEGIES: dict[str, StrategySpec] = {
     "ts_momentum": StrategySpec(
         name="ts_momentum",
         func=ts_momentum,
+        batch=ts_momentum_batch,
         params={
             "lookback": ParamSpec(int, 126, 1, 756, "trailing-return window (days)"),
             "allow_short": ParamSpec(bool, False, None, None, "short on a negative trailing return"),

@@ -18,20 +18,33 @@ configuration that :meth:`ResearchManager.backtest_strategy` applies to ``ma_cro
 
 Sweep
 -----
-:func:`run_sweep` calls the strategy once per parameter set (never a loop over bars), stacks the weights to
-``(K, T, N)`` in chunks of ``chunk`` sets, runs them through :func:`ravenshire.research.engine.sweep_returns`
-(exactly the model of :func:`~ravenshire.research.engine.backtest`) and measures the net returns with the 2-D
-metrics of :mod:`ravenshire.research.metrics`, leaving out day 0 as :func:`~ravenshire.research.results.build_result`
-does — so every figure equals the one ``ResearchManager().backtest_strategy`` reports for that set. Peak memory is
-about ``6 · chunk · T · N · 8`` bytes (the default 8 sets × 8,300 days × 20 symbols ≈ 64 MB; measured faster than
-64-set chunks on a 2-core machine, as the arrays stay in cache — see bench/research_sweep.py).
+:func:`run_sweep` never loops over bars. Weights come from the strategy's batch form when it has one
+(:attr:`StrategySpec.batch <ravenshire.research.strategies.StrategySpec>`: shared work such as each distinct
+moving average is done once for the whole sweep, then each set's weights are a few numpy operations, bit for bit
+the values of the strategy function), else from the strategy function called once per set. The sets are cut into
+units of ``chunk``; each unit runs its sets one weight path at a time through the engine
+(:func:`ravenshire.research.engine._simulate_paths`: exactly the model of
+:func:`~ravenshire.research.engine.backtest`, on symbol-major arrays in cache-sized blocks of days, without
+materialising a (K, T, N) array) and measures the net returns with
+:func:`ravenshire.research.metrics.headline_metrics` (the same values as the metric functions), leaving out day 0
+as :func:`~ravenshire.research.results.build_result` does — so every figure equals the one
+``ResearchManager().backtest_strategy`` reports for that set, and the batch and per-set paths give identical
+frames. With a batch form the units run on ``workers`` threads (numpy and pandas' rolling kernel release the GIL;
+measured 1.3× faster on 2 cores than one thread); the per-set path stays in the calling thread. Memory: the
+strategy's shared arrays (at most :data:`~ravenshire.research.strategies.BATCH_CACHE_BYTES`, e.g. 24 moving
+averages of 8,300 days × 20 symbols = 32 MB) plus, per worker, one weight path and a few (chunk, T) arrays —
+see bench/research_sweep.py for the figures.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -40,17 +53,18 @@ import pandas as pd
 
 from ravenshire.errors import ConfigError
 from ravenshire.research import metrics as m
-from ravenshire.research.engine import Costs, _align_weights, _wide_prices, sweep_returns
+from ravenshire.research.engine import Costs, _align_weights, _returns_array, _simulate_paths, _wide_prices
 from ravenshire.research.strategies import (
     ParamSpec,
     StrategySpec,
+    WeightsBuilder,
     _check_value,
     _suggest,
     check_parameters,
     get_strategy,
 )
 
-__all__ = ["MAX_SETS", "METRIC_COLUMNS", "NO_COSTS", "grid", "parse_space", "run_sweep"]
+__all__ = ["MAX_SETS", "METRIC_COLUMNS", "NO_COSTS", "WORKERS", "grid", "parse_space", "run_sweep"]
 
 #: The default cap on the number of parameter sets in one grid.
 MAX_SETS = 100_000
@@ -65,6 +79,17 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "max_drawdown",
     "calmar_ratio",
 )
+
+
+def _cpus() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
+#: Default number of threads :func:`run_sweep` runs a batch strategy's chunks on: the CPUs this process may use,
+#: at most 4 (numpy releases the GIL in its array loops; measured 1.3× faster with 2 threads than 1 on 2 cores,
+#: slower again with 4 there — see bench/research_sweep.py).
+WORKERS = max(1, min(4, _cpus()))
 
 #: The default costs of :func:`run_sweep` (none), a module-level singleton (Costs is frozen).
 NO_COSTS = Costs()
@@ -187,19 +212,11 @@ def grid(space: Mapping[str, Sequence[Any]], max_sets: int = MAX_SETS) -> list[d
 # --------------------------------------------------------------------------------------------------------------
 # sweep
 
+#: Periods per year and starting capital of a sweep: those of ``sweep_returns``/``backtest``'s defaults.
+_PERIODS = 252
+_CAPITAL = 100_000.0
 
-def _metrics(net: np.ndarray, risk_free: float) -> dict[str, np.ndarray]:
-    """The metric columns for net returns ``net`` (T, K), day 0 excluded."""
-    held = net[1:]
-    return {
-        "total_return": np.asarray(m.total_return(held)),
-        "cagr": np.asarray(m.cagr(held)),
-        "volatility": np.asarray(m.annual_volatility(held)),
-        "sharpe_ratio": np.asarray(m.sharpe_ratio(held, risk_free)),
-        "sortino_ratio": np.asarray(m.sortino_ratio(held, risk_free)),
-        "max_drawdown": np.asarray(m.max_drawdown(held)),
-        "calmar_ratio": np.asarray(m.calmar_ratio(held)),
-    }
+_Source = WeightsBuilder | ConfigError
 
 
 def _checked_sets(spec: StrategySpec, param_sets: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -215,6 +232,89 @@ def _checked_sets(spec: StrategySpec, param_sets: Sequence[Mapping[str, Any]]) -
     return checked
 
 
+@dataclass(frozen=True)
+class _Market:
+    """What every chunk shares: the prices and their returns, symbol-major."""
+
+    wide: pd.DataFrame  # (T, N) prices
+    returns: np.ndarray  # (N, T) asset returns, C-contiguous
+    missing: np.ndarray  # flat indices into (N, T) of the missing prices
+
+
+@dataclass
+class _ChunkResult:
+    rows: list[int]
+    skipped: list[tuple[int, str]]
+    metrics: dict[str, np.ndarray] | None
+
+
+def _call_strategy(spec: StrategySpec, data: pd.DataFrame, wide: pd.DataFrame, params: dict[str, Any]) -> Any:
+    """One set through ``spec.func`` (the per-set path): aligned (T, N) weights, or the ConfigError it raised."""
+    try:
+        weights = spec.func(data, **params)
+    except ConfigError as exc:
+        return exc
+    if not isinstance(weights, pd.DataFrame):
+        raise ConfigError(f"strategy {spec.name!r} returned {type(weights).__name__}; it must return weights")
+    return _align_weights(weights, wide).to_numpy(dtype="float64")
+
+
+def _path(spec: StrategySpec, market: _Market, weights: Any, position: int) -> np.ndarray:
+    """Checked symbol-major (N, T) float64 weights of set ``position``."""
+    if not isinstance(weights, np.ndarray) or weights.shape != market.wide.shape:
+        shape = getattr(weights, "shape", type(weights).__name__)
+        raise ConfigError(
+            f"strategy {spec.name!r}'s batch built weights of shape {shape} for parameter set #{position}; "
+            f"expected {market.wide.shape} (dates × symbols of the prices)"
+        )
+    path = np.ascontiguousarray(weights.T, dtype=np.float64)
+    if market.missing.size:
+        held = path.ravel()[market.missing]
+        if (held != 0).any():
+            i, t = divmod(int(market.missing[np.flatnonzero(held)[0]]), path.shape[1])
+            raise ConfigError(
+                f"weight {path[i, t]:.6g} on {market.wide.columns[i]} on {market.wide.index[t].date()} "
+                f"(parameter set #{position}), but its price is missing (not listed yet or gone); a strategy may "
+                "only hold symbols with a price"
+            )
+    return path
+
+
+def _run_chunk(
+    spec: StrategySpec,
+    market: _Market,
+    sources: Callable[[int], _Source],
+    positions: range,
+    costs: Costs,
+    risk_free: float,
+) -> _ChunkResult:
+    """Weights → engine → metrics for the sets ``positions``, one weight path in memory at a time."""
+    result = _ChunkResult(rows=[], skipped=[], metrics=None)
+
+    def paths() -> Iterator[np.ndarray]:
+        for position in positions:
+            source = sources(position)
+            weights = source if isinstance(source, ConfigError) else source()
+            if isinstance(weights, ConfigError):
+                result.skipped.append((position, str(weights)))
+                continue
+            path = _path(spec, market, weights, position)
+            result.rows.append(position)
+            yield path
+
+    sim = _simulate_paths(market.returns, paths(), costs, _PERIODS, _CAPITAL)
+    if result.rows:
+        bad = ~np.isfinite(sim.turnover).all(axis=1)
+        if bad.any():
+            raise ConfigError(
+                f"strategy {spec.name!r} produced NaN or infinite weights for parameter set "
+                f"#{result.rows[int(np.argmax(bad))]}"
+            )
+        held = np.ascontiguousarray(sim.net[:, 1:])  # day 0 left out, as build_result does
+        result.metrics = m.headline_metrics(held, risk_free, _PERIODS)
+    return result
+
+
 def run_sweep(
     spec: StrategySpec | str,
     data: pd.DataFrame,
@@ -222,6 +322,7 @@ def run_sweep(
     costs: Costs = NO_COSTS,
     risk_free: float = 0.0,
     chunk: int = 8,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Backtest every parameter set of ``param_sets`` and measure it; one row per valid set.
 
@@ -234,50 +335,58 @@ def run_sweep(
     skipped and reported in ``df.attrs["skipped"]``: a list of ``{"set": position, "params": ..., "reason": ...}``.
     If every set is refused, :class:`ConfigError`. ``df.attrs`` also holds ``strategy``, ``costs``,
     ``risk_free`` and ``n_sets``.
+
+    ``chunk`` sets form one unit of work (weights, engine, metrics); with a batch strategy the units run on
+    ``workers`` threads (default: :data:`WORKERS`; 1 = in the calling thread). Strategies without a batch form are
+    called set by set in the calling thread (pandas code is not shared between threads).
     """
     spec = get_strategy(spec) if isinstance(spec, str) else spec
     if isinstance(chunk, bool) or not isinstance(chunk, int | np.integer) or chunk < 1:
         raise ConfigError(f"chunk must be a positive integer (parameter sets per batch), got {chunk!r}")
+    workers = WORKERS if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
+        raise ConfigError(f"workers must be a positive integer (threads), got {workers!r}")
     checked = _checked_sets(spec, param_sets)
+    m.per_period_rate(risk_free)  # a bad rate is refused before any work
     wide = _wide_prices(data)
-    t_len, n = wide.shape
+    values = wide.to_numpy(dtype="float64")
+    market = _Market(
+        wide=wide,
+        returns=np.ascontiguousarray(_returns_array(values).T),
+        missing=np.flatnonzero(np.isnan(values.T)),
+    )
+    if spec.batch is not None:
+        built = list(spec.batch(data, checked))
+        if len(built) != len(checked):
+            raise ConfigError(f"strategy {spec.name!r}'s batch returned {len(built)} entries for {len(checked)} sets")
 
-    rows: list[int] = []
-    kept: list[dict[str, Any]] = []
-    skipped: list[dict[str, Any]] = []
-    columns: dict[str, list[np.ndarray]] = {name: [] for name in METRIC_COLUMNS}
-    batch = np.empty((min(int(chunk), len(checked)), t_len, n), dtype=np.float64)
-    filled = 0
+        def sources(position: int) -> _Source:
+            return built[position]
 
-    def flush() -> None:
-        net = sweep_returns(wide, batch[:filled], costs)
-        for name, values in _metrics(net, risk_free).items():
-            columns[name].append(values)
+    else:
+        workers = 1
 
-    for position, params in enumerate(checked):
-        try:
-            weights = spec.func(data, **params)
-        except ConfigError as exc:
-            skipped.append({"set": position, "params": params, "reason": str(exc)})
-            continue
-        if not isinstance(weights, pd.DataFrame):
-            raise ConfigError(f"strategy {spec.name!r} returned {type(weights).__name__}; it must return weights")
-        batch[filled] = _align_weights(weights, wide).to_numpy(dtype="float64")
-        filled += 1
-        rows.append(position)
-        kept.append(params)
-        if filled == len(batch):
-            flush()
-            filled = 0
-    if filled:
-        flush()
+        def sources(position: int) -> _Source:
+            return functools.partial(_call_strategy, spec, data, wide, checked[position])
+
+    units = [range(a, min(a + int(chunk), len(checked))) for a in range(0, len(checked), int(chunk))]
+    run = functools.partial(_run_chunk, spec, market, sources, costs=costs, risk_free=risk_free)
+    if workers == 1 or len(units) == 1:
+        results = [run(unit) for unit in units]
+    else:
+        with ThreadPoolExecutor(max_workers=min(int(workers), len(units))) as pool:
+            results = list(pool.map(run, units))
+
+    rows = [position for r in results for position in r.rows]
+    refused = [pair for r in results for pair in r.skipped]
     if not rows:
-        reasons = "; ".join(sorted({s["reason"] for s in skipped})[:3])
+        reasons = "; ".join(sorted({reason for _, reason in refused})[:3])
         raise ConfigError(f"all {len(checked)} parameter sets were refused by strategy {spec.name!r}: {reasons}")
-
-    frame = pd.DataFrame(kept, index=pd.Index(rows, name="set"))
-    for name in METRIC_COLUMNS:
-        frame[name] = np.concatenate(columns[name])
+    skipped = [{"set": position, "params": checked[position], "reason": reason} for position, reason in refused]
+    frame = pd.DataFrame([checked[position] for position in rows], index=pd.Index(rows, name="set"))
+    measured = [r.metrics for r in results if r.metrics is not None]
+    for column, name in zip(METRIC_COLUMNS, m.HEADLINE_METRICS, strict=True):
+        frame[column] = np.concatenate([chunk_metrics[name] for chunk_metrics in measured])
     frame.attrs.update(
         strategy=spec.name, costs=costs.to_dict(), risk_free=risk_free, n_sets=len(checked), skipped=skipped
     )

@@ -341,3 +341,31 @@ def test_ruin_clips_equity_at_zero() -> None:
     res = backtest(prices, w)
     assert res.returns.tolist() == [0.0, -1.0, 0.0, 0.0]
     assert res.equity.tolist() == [100_000.0, 0.0, 0.0, 0.0]
+
+
+# ------------------------------------------------------------------------------------------------ blocks of days
+
+
+def test_blocks_of_days_do_not_change_a_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ravenshire.research.engine as E
+
+    rng = np.random.default_rng(12)
+    prices = _random_prices(rng, 97, 5)
+    prices.iloc[:9, 2] = np.nan
+    weights = rng.uniform(-0.4, 0.6, (3, 97, 5)) * (rng.random((3, 97, 5)) > 0.3)
+    weights[:, :9, 2] = 0.0
+    costs = Costs(commission_bps=4, slippage_bps=1, fixed_per_trade=1.5, cash_rate=0.03)
+    whole = sweep_returns(prices, weights, costs)
+    for block in (1, 2, 7, 96, 97):
+        monkeypatch.setattr(E, "_block_days", lambda n, block=block: block)
+        assert sweep_returns(prices, weights, costs).tobytes() == whole.tobytes(), block
+        ref = _reference_loop(prices, weights[1], costs, 100_000.0)
+        np.testing.assert_allclose(sweep_returns(prices, weights, costs)[:, 1], ref["net"], rtol=0, atol=1e-12)
+
+
+def test_one_and_zero_day_paths() -> None:
+    prices = _random_prices(np.random.default_rng(13), 1, 2)
+    res = backtest(prices, pd.DataFrame(0.5, index=prices.index, columns=prices.columns), Costs(commission_bps=10))
+    assert res.returns.tolist() == [0.0] and res.turnover.tolist() == [1.0]
+    assert res.costs.tolist() == pytest.approx([1e-3])
+    assert sweep_returns(prices, np.zeros((0, 1, 2))).shape == (1, 0)

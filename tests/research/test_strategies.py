@@ -151,3 +151,130 @@ def test_check_parameters_errors_name_parameter_value_and_allowed() -> None:
         S.ma_crossover(prices, ma_period=0)
     with pytest.raises(ConfigError, match="did you mean 'lookback'"):
         S.get_strategy("xs_momentum")(prices, lookbak=3)
+
+
+# ------------------------------------------------------------------------------------------------ batch forms
+
+
+def _tricky_prices(t: int = 420, n: int = 6) -> pd.DataFrame:
+    """Random walks with what makes moving averages awkward: late listings, gaps, a delisting, stale (constant)
+    stretches — exact MA ties — and a repeating cycle whose MAs are mathematically equal but not in floats."""
+    rng = np.random.default_rng(12)
+    prices = pd.DataFrame(
+        100 * np.exp(np.cumsum(rng.normal(0, 0.02, (t, n)), axis=0)),
+        index=pd.bdate_range("2020-01-01", periods=t, name="date"),
+        columns=[f"S{i}" for i in range(n)],
+    )
+    prices.iloc[:60, 1] = np.nan  # listed later
+    prices.iloc[200:215, 2] = np.nan  # a gap
+    prices.iloc[350:, 3] = np.nan  # gone
+    prices.iloc[100:180, 4] = 42.0  # stale: every MA inside equals 42 exactly
+    prices.iloc[:, 5] = np.resize([0.3, 0.7, 0.01, 2.2, 1.1, 3.3], t) * 100  # period 6: MA(6k) all "equal"
+    return prices
+
+
+BATCH_CASES: dict[str, list[dict[str, object]]] = {
+    "ma_crossover_fast_slow": [{"fast": f, "slow": s} for f in (1, 3, 6, 10, 30) for s in (2, 6, 12, 24, 60, 500)],
+    "ma_crossover": [{"ma_period": m, "threshold": x} for m in (2, 6, 20, 500) for x in (0.0, 0.01, 0.1)],
+    "ts_momentum": [{"lookback": lb, "allow_short": a} for lb in (1, 6, 60, 756) for a in (True, False)],
+}
+
+
+def test_every_batch_form_is_covered() -> None:
+    assert {name for name, spec in S.STRATEGIES.items() if spec.batch is not None} == set(BATCH_CASES)
+
+
+@pytest.mark.parametrize("name", sorted(BATCH_CASES))
+def test_batch_form_equals_the_function_bit_for_bit(name: str) -> None:
+    spec = S.get_strategy(name)
+    assert spec.batch is not None
+    prices = _tricky_prices()
+    data = pd.concat({"close": prices, "adj_close": prices}, axis=1, names=["field", "symbol"])
+    sets = BATCH_CASES[name]
+    built = spec.batch(data, sets)
+    assert len(built) == len(sets)
+    refused = 0
+    for params, item in zip(sets, built, strict=True):
+        try:
+            expected = spec.func(data, **params).to_numpy()
+        except ConfigError as exc:
+            assert isinstance(item, ConfigError) and str(item) == str(exc), params
+            refused += 1
+            continue
+        assert callable(item), params
+        got = item()
+        assert got.dtype == np.float64 and got.shape == expected.shape
+        assert got.flags.f_contiguous  # symbol-major: what the engine reads without a copy
+        # identical bits, not just equal values
+        assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(expected).tobytes(), params
+    fast_slow = name == "ma_crossover_fast_slow"
+    assert refused == sum(1 for s in sets if fast_slow and s["fast"] >= s["slow"])  # type: ignore[operator]
+
+
+def test_ma_batch_keeps_near_ties_of_the_function() -> None:
+    # the period-6 cycle makes MA(6) and MA(24) equal in exact arithmetic: in floats they differ in the last bits,
+    # either way, so the state is decided by rounding — a cumulative-sum MA would not reproduce it
+    prices = _tricky_prices()[["S5"]]
+    ma6 = prices["S5"].rolling(6, min_periods=6).mean()
+    ma24 = prices["S5"].rolling(24, min_periods=24).mean()
+    assert (ma6 - ma24).abs().max() < 1e-13
+    assert (ma6 > ma24).sum() > 10 and (ma6 < ma24).sum() > 10
+    spec = S.get_strategy("ma_crossover_fast_slow")
+    assert spec.batch is not None
+    built = spec.batch(prices, [{"fast": 6, "slow": 24}])
+    assert callable(built[0])
+    assert np.array_equal(built[0](), spec.func(prices, fast=6, slow=24).to_numpy())
+
+
+def test_stacked_moving_averages_fall_back_to_per_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    prices = _tricky_prices()
+    means = S._MovingAverages(prices)
+    for window in (1, 5, 50, 419, 420, 1000):
+        expected = np.ascontiguousarray(prices.rolling(window, min_periods=window).mean().to_numpy().T)
+        assert np.array_equal(means._stacked_mean(window), expected, equal_nan=True), window
+
+    def per_column(window: int) -> np.ndarray:
+        return np.ascontiguousarray(prices.rolling(window, min_periods=window).mean().to_numpy().T)
+
+    assert np.array_equal(means(7), per_column(7), equal_nan=True)
+    assert means._exact is True
+    # a pandas whose stacked result differed would be caught by the first window and never used
+    original = S._MovingAverages._stacked_mean
+    monkeypatch.setattr(S._MovingAverages, "_stacked_mean", lambda self, w: original(self, w) * (1 + 1e-15))
+    other = S._MovingAverages(prices)
+    assert np.array_equal(other(30), per_column(30), equal_nan=True)
+    assert other._exact is False
+    assert np.array_equal(other(60), per_column(60), equal_nan=True)
+
+
+def test_shared_arrays_are_computed_once_and_bounded() -> None:
+    import threading
+    import time
+
+    calls: list[int] = []
+
+    def compute(key: int) -> np.ndarray:
+        calls.append(key)
+        time.sleep(0.01)
+        return np.full(100, float(key))  # 800 bytes
+
+    shared = S._Shared(compute, limit=2_000)  # room for two arrays
+    threads = [threading.Thread(target=shared.get, args=(1,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == [1]  # eight threads, one computation
+    assert shared.get(2)[0] == 2.0 and shared.get(1)[0] == 1.0
+    assert calls == [1, 2]
+    shared.get(3)  # evicts the least recently used (2)
+    shared.get(1)
+    assert calls == [1, 2, 3]
+    shared.get(2)
+    assert calls == [1, 2, 3, 2]
+
+    def broken(key: int) -> np.ndarray:
+        raise MemoryError("no room")
+
+    with pytest.raises(MemoryError):
+        S._Shared(broken).get(1)

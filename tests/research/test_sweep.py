@@ -173,3 +173,144 @@ def test_bad_sets_and_arguments_raise(data: pd.DataFrame) -> None:
         run_sweep(FAST_SLOW, data, [])
     with pytest.raises(ConfigError, match=r"chunk must be a positive integer"):
         run_sweep(FAST_SLOW, data, [{}], chunk=0)
+
+
+# ------------------------------------------------------------------ batch path, threads, metrics
+
+
+@pytest.fixture(scope="module")
+def gappy(data: pd.DataFrame) -> pd.DataFrame:
+    """The market data with a late listing, a gap and a delisting (NaN prices the strategies must stay out of)."""
+    out = data.copy()
+    close = out.xs("adj_close", axis=1, level=0).copy()
+    close.iloc[:80, 1] = np.nan
+    close.iloc[300:320, 2] = np.nan
+    close.iloc[600:, 3] = np.nan
+    for symbol in SYMBOLS:
+        out[("adj_close", symbol)] = close[symbol]
+    return out
+
+
+SWEEPS = {
+    "ma_crossover_fast_slow": {"fast": (5, 25, 10), "slow": [15, 25, 60]},
+    "ma_crossover": {"ma_period": [5, 20, 60], "threshold": [0.0, 0.02]},
+    "ts_momentum": {"lookback": [1, 20, 120], "allow_short": [True, False]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SWEEPS))
+def test_batch_path_equals_per_set_path_exactly(name: str, gappy: pd.DataFrame) -> None:
+    import dataclasses
+
+    spec = get_strategy(name)
+    assert spec.batch is not None
+    sets = grid(parse_space(spec, SWEEPS[name]))
+    costs = Costs(commission_bps=10, slippage_bps=2, cash_rate=0.01)
+    batch = run_sweep(spec, gappy, sets, costs, risk_free=0.02, chunk=4, workers=2)
+    per_set = run_sweep(dataclasses.replace(spec, batch=None), gappy, sets, costs, risk_free=0.02, chunk=3)
+    pd.testing.assert_frame_equal(batch, per_set, check_exact=True)
+    assert batch.attrs == per_set.attrs
+    if name == "ma_crossover_fast_slow":
+        assert [s["set"] for s in batch.attrs["skipped"]] == [3, 6, 7]  # (15, 15), (25, 15), (25, 25)
+    _assert_matches_backtests(batch.iloc[:3], name, gappy, costs, 0.02)
+
+
+def test_workers_and_chunks_do_not_change_results(data: pd.DataFrame) -> None:
+    sets = grid({"fast": [3, 5, 10, 20], "slow": [30, 60, 90]})
+    costs = Costs(commission_bps=5, fixed_per_trade=2.0)
+    one = run_sweep(FAST_SLOW, data, sets, costs, chunk=1, workers=1)
+    for chunk, workers in ((5, 2), (64, 3), (2, 4)):
+        pd.testing.assert_frame_equal(run_sweep(FAST_SLOW, data, sets, costs, chunk=chunk, workers=workers), one)
+    with pytest.raises(ConfigError, match="workers must be a positive integer"):
+        run_sweep(FAST_SLOW, data, sets, workers=0)
+
+
+def _custom(batch: object) -> object:
+    import dataclasses
+
+    return dataclasses.replace(FAST_SLOW, name="custom", batch=batch)
+
+
+def test_bad_batch_output_is_refused(data: pd.DataFrame) -> None:
+    t_len, n = data.xs("adj_close", axis=1, level=0).shape
+    sets = [{"fast": 5, "slow": 20}, {"fast": 10, "slow": 30}]
+
+    def wrong_count(frame: pd.DataFrame, param_sets: list) -> list:
+        return [lambda: np.zeros((t_len, n))]
+
+    def wrong_shape(frame: pd.DataFrame, param_sets: list) -> list:
+        return [lambda: np.zeros((t_len, n + 1))] * len(param_sets)
+
+    def not_finite(frame: pd.DataFrame, param_sets: list) -> list:
+        bad = np.zeros((t_len, n))
+        bad[50, 1] = np.nan
+        return [lambda: np.zeros((t_len, n)), lambda: bad]
+
+    with pytest.raises(ConfigError, match="returned 1 entries for 2 sets"):
+        run_sweep(_custom(wrong_count), data, sets)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"shape \(\d+, 5\) for parameter set #0; expected"):
+        run_sweep(_custom(wrong_shape), data, sets)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="NaN or infinite weights for parameter set #1"):
+        run_sweep(_custom(not_finite), data, sets, workers=1)  # type: ignore[arg-type]
+
+
+def test_batch_weight_on_a_missing_price_is_refused(gappy: pd.DataFrame) -> None:
+    t_len, n = gappy.xs("adj_close", axis=1, level=0).shape
+
+    def everywhere(frame: pd.DataFrame, param_sets: list) -> list:
+        return [lambda: np.full((t_len, n), 0.25)] * len(param_sets)
+
+    with pytest.raises(ConfigError, match=r"on BBB on 2019-01-02 \(parameter set #0\), but its price is missing"):
+        run_sweep(_custom(everywhere), gappy, [{"fast": 5, "slow": 20}])  # type: ignore[arg-type]
+
+
+def test_headline_metrics_equal_the_metric_functions_bit_for_bit() -> None:
+    from ravenshire.research import metrics as m
+
+    rng = np.random.default_rng(3)
+    rows = rng.normal(0.0003, 0.01, (7, 300))
+    rows[2] = 0.001  # constant: zero volatility, no drawdown
+    rows[3, :5] = 0.0
+    rows[4] = np.abs(rows[4])  # never below the start: no drawdown, no downside
+    rows[5, 10] = -1.0  # total loss
+    for rf in (0.0, 0.03):
+        table = m.headline_metrics(rows, rf)
+        assert list(table) == list(m.HEADLINE_METRICS)
+        columns = np.ascontiguousarray(rows.T)
+        expected = {
+            "total_return": m.total_return(columns),
+            "cagr": m.cagr(columns),
+            "annual_volatility": m.annual_volatility(columns),
+            "sharpe_ratio": m.sharpe_ratio(columns, rf),
+            "sortino_ratio": m.sortino_ratio(columns, rf),
+            "max_drawdown": m.max_drawdown(columns),
+            "calmar_ratio": m.calmar_ratio(columns),
+        }
+        for name, values in expected.items():
+            assert np.asarray(values).tobytes() == table[name].tobytes(), (name, rf)
+        for k in range(len(rows)):  # one series alone, as build_result measures it
+            assert m.sharpe_ratio(rows[k], rf) == table["sharpe_ratio"][k] or np.isnan(table["sharpe_ratio"][k])
+            assert m.max_drawdown(rows[k]) == table["max_drawdown"][k]
+    single = m.headline_metrics(rows[:, :1])
+    assert np.isnan(single["annual_volatility"]).all() and np.isnan(single["sharpe_ratio"]).all()
+    with pytest.raises(ConfigError, match="non-finite value"):
+        m.headline_metrics(np.array([[0.01, np.nan]]))
+    with pytest.raises(ConfigError, match=r"below -1\.0"):
+        m.headline_metrics(np.array([[0.01, -1.5]]))
+    with pytest.raises(ConfigError, match="K × T"):
+        m.headline_metrics(np.zeros(5))
+    with pytest.raises(ConfigError, match="empty"):
+        m.headline_metrics(np.zeros((3, 0)))
+
+
+def test_sweep_figures_are_those_of_backtest_strategy_bit_for_bit(gappy: pd.DataFrame) -> None:
+    # one engine kernel per weight path and the same metric formulas: not just close, identical
+    costs = Costs(commission_bps=10, slippage_bps=2, fixed_per_trade=1.0, cash_rate=0.01)
+    sets = [{"fast": 5, "slow": 30}, {"fast": 15, "slow": 60}]
+    frame = run_sweep(FAST_SLOW, gappy, sets, costs, risk_free=0.02)
+    research = ResearchManager(track=False)
+    for params, row in zip(sets, frame.to_dict("records"), strict=True):
+        result = research.backtest_strategy(FAST_SLOW.name, gappy, params, costs=costs, risk_free=0.02, track=False)
+        for name in METRIC_COLUMNS:
+            expected = getattr(result, name)
+            assert row[name] == expected or (np.isnan(row[name]) and np.isnan(expected)), (params, name)
