@@ -139,7 +139,9 @@ class ResearchManager:
         )
         if not tracked:
             return result
-        run_id = self.tracker.log(result, started_at=started, duration_s=time.perf_counter() - clock)
+        run_id = self.tracker.log(
+            result, started_at=started, duration_s=time.perf_counter() - clock, builtin=spec.name if spec else None
+        )
         return dataclasses.replace(result, run_id=run_id)
 
     def optimize_parameters(
@@ -253,8 +255,10 @@ class ResearchManager:
             initial_capital=capital,
             risk_free=result.risk_free,
         )
+        registered = STRATEGIES.get(target.name) if isinstance(target, StrategySpec) else None
+        builtin = registered.name if registered is not None and registered.func is spec.func else None
         return self.tracker.log(
-            best, started_at=started, duration_s=time.perf_counter() - clock, study=result.study_name
+            best, started_at=started, duration_s=time.perf_counter() - clock, study=result.study_name, builtin=builtin
         )
 
     # ------------------------------------------------------------------ runs
@@ -276,16 +280,18 @@ class ResearchManager:
         info = self.load_run(run_id).info
         if not info["data_version"]:
             raise ConfigError(f"run #{run_id} was made on wide prices without a data version; it cannot be reproduced")
-        if info["strategy"] not in STRATEGIES:
+        builtin = info.get("builtin")
+        if builtin not in STRATEGIES:
             raise ConfigError(
                 f"run #{run_id} used the custom strategy {info['strategy']!r}; pass the function to backtest_strategy"
             )
         data = DataVersioning(self.engine).load(info["data_version"])
         data = data.loc[pd.Timestamp(info["start_date"]) : pd.Timestamp(info["end_date"])]
         return self.backtest_strategy(
-            info["strategy"],
+            builtin,
             data,
             info["parameters"],
+            info["strategy"],
             costs=Costs(**info["costs"]),
             initial_capital=info["initial_capital"],
             risk_free=info["risk_free"],

@@ -56,7 +56,7 @@ from ravenshire.errors import ConfigError
 from ravenshire.research import metrics as m
 from ravenshire.research.engine import Costs, backtest
 from ravenshire.research.significance import DeflatedSharpe, deflated_sharpe_ratio
-from ravenshire.research.strategies import ParamSpec, StrategySpec, check_parameters
+from ravenshire.research.strategies import STRATEGIES, ParamSpec, StrategySpec, check_parameters
 from ravenshire.research.sweep import METRIC_COLUMNS, NO_COSTS, grid, parse_space, run_sweep
 
 __all__ = [
@@ -94,6 +94,7 @@ class SearchInfo:
     risk_free: float
     data_version: str | None
     is_demo: bool
+    builtin: str | None = None  # the built-in strategy searched (None: a user's function)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -656,9 +657,11 @@ def optimize_parameters(
     )  # fmt: skip
     study = study_name or f"{name}-{objective}-{digest}"
     is_demo = bool(data.attrs.get("is_demo", True))
+    registered = STRATEGIES.get(spec.name)
     info = SearchInfo(
         strategy_name=name, study_name=study, train=(train.index[0].date(), train.index[-1].date()), costs=costs,
         risk_free=risk_free, data_version=data_version, is_demo=is_demo,
+        builtin=spec.name if registered is not None and registered.func is spec.func else None,
     )  # fmt: skip
 
     if method == "grid":

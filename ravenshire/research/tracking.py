@@ -101,6 +101,7 @@ class ExperimentTracker:
         duration_s: float,
         kind: str = "backtest",
         study: str | None = None,
+        builtin: str | None = None,
     ) -> int:
         """Store ``result`` and its artifacts in one transaction; returns the run id.
 
@@ -111,6 +112,7 @@ class ExperimentTracker:
         values = {
             "kind": kind,
             "strategy": result.strategy_name,
+            "builtin": builtin,
             "parameters": json.dumps(record["parameters"], sort_keys=True, default=str),
             "costs": json.dumps(record["costs"], sort_keys=True),
             "data_version": result.data_version,
@@ -156,6 +158,7 @@ class ExperimentTracker:
         common = {
             "kind": "trial",
             "strategy": info.strategy_name,
+            "builtin": info.builtin,
             "costs": json.dumps(info.costs.to_dict(), sort_keys=True),
             "data_version": info.data_version,
             "is_demo": info.is_demo,

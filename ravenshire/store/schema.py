@@ -185,7 +185,8 @@ runs = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(16), nullable=False),  # backtest | trial
-    Column("strategy", String(64), nullable=False, index=True),
+    Column("strategy", String(64), nullable=False, index=True),  # the name shown (the seed's strategy_name)
+    Column("builtin", String(64)),  # the built-in strategy that ran (None: a user's function)
     Column("parameters", Text, nullable=False),  # JSON object
     Column("costs", Text, nullable=False),  # JSON object
     Column("data_version", String(64), ForeignKey("data_versions.id")),

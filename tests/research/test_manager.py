@@ -99,3 +99,23 @@ def test_a_user_function_is_a_strategy(manager: DataManager, data: pd.DataFrame)
 def test_bad_strategies_and_parameters_are_refused(manager, data, strategy, params, message) -> None:
     with pytest.raises(ConfigError, match=message):
         ResearchManager(manager.config).backtest_strategy(strategy, data, params)
+
+
+def test_a_run_under_a_display_name_is_reproduced(manager: DataManager, data: pd.DataFrame) -> None:
+    research = ResearchManager(manager.config)
+    result = research.backtest_strategy(ma_crossover, data, {"ma_period": 15}, strategy_name="MA_Crossover")
+    assert research.load_run(result.run_id).info["builtin"] == "ma_crossover"
+    again = research.reproduce(result.run_id)
+    assert again.strategy_name == "MA_Crossover" and again.sharpe_ratio == result.sharpe_ratio
+
+
+def test_a_user_function_run_is_not_reproduced_as_a_built_in(manager: DataManager, data: pd.DataFrame) -> None:
+    def equal_weight(frame: pd.DataFrame) -> pd.DataFrame:  # a user's function that shares a built-in's name
+        prices = frame["adj_close"]
+        return pd.DataFrame({"AAA": 1.0}, index=prices.index)
+
+    research = ResearchManager(manager.config)
+    result = research.backtest_strategy(equal_weight, data)
+    assert research.load_run(result.run_id).info["builtin"] is None
+    with pytest.raises(ConfigError, match="custom strategy 'equal_weight'"):
+        research.reproduce(result.run_id)

@@ -87,6 +87,27 @@ def test_the_revision_lives_in_our_own_table_and_foreign_tables_are_left_alone(t
         assert compare_metadata(MigrationContext.configure(conn, opts=migration_options()), s.metadata) == []
 
 
+def test_runs_made_before_0003_get_their_built_in_from_their_name(tmp_path: Path) -> None:
+    from alembic import command
+
+    from ravenshire.store.engine import _alembic_config
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    engine = init_db(url)
+    with write(engine) as conn:
+        command.downgrade(_alembic_config(conn), "0002")
+        for name in ("ma_crossover", "MA_Crossover"):
+            conn.exec_driver_sql(
+                "INSERT INTO runs (kind, strategy, parameters, costs, is_demo, start_date, end_date, initial_capital,"
+                " risk_free, metrics, started_at, duration_s) VALUES ('backtest', ?, '{}', '{}', 1, 20240102,"
+                " 20240628, 1e5, 0, '{}', '2024-07-01 00:00:00', 0.1)",
+                (name,),
+            )
+    with write(init_db(url)) as conn:
+        rows = conn.exec_driver_sql("SELECT strategy, builtin FROM runs ORDER BY id").all()
+    assert [tuple(r) for r in rows] == [("ma_crossover", "ma_crossover"), ("MA_Crossover", None)]
+
+
 def test_a_store_with_its_revision_in_alembic_version_is_adopted(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     with init_db(url).begin() as conn:  # make it look like a store from before the move, one migration behind
