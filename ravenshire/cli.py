@@ -190,6 +190,8 @@ def _parse_space(items: Sequence[str]) -> dict[str, Any]:
             raise ConfigError(
                 f"--space {item!r} is not NAME=START:STOP:STEP or NAME=A,B,... (e.g. --space fast=10:50:5)"
             )
+        if name.strip() in space:
+            raise ConfigError(f"--space {name.strip()} is given twice; give each parameter once")
         if ":" in text:
             parts = [_parse_value(p) for p in text.split(":")]
             if len(parts) != 3 or any(isinstance(p, str | bool) for p in parts):
@@ -230,6 +232,13 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         raise ConfigError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
     if args.walk_forward is not None and args.walk_forward < 0:
         raise ConfigError(f"--walk-forward must be >= 0 folds, got {args.walk_forward}")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--seed must be in [0, 2**32), got {args.seed}")
+    if not args.capital > 0:
+        raise ConfigError(f"--capital must be > 0, got {args.capital:g}")
+    from ravenshire.research.metrics import per_period_rate
+
+    per_period_rate(args.risk_free)
     manager = _manager()
     if args.version:
         data = _version_slice(manager, args.version, args.start, args.end)

@@ -63,9 +63,21 @@ class ResearchManager:
         self.config = config if config is not None else load_config()
         self._engine = engine
         self.track = track
-        #: Also logs tracked runs to MLflow when ``[RESEARCH] mlflow_tracking_uri`` (or ``MLFLOW_TRACKING_URI``)
-        #: is set; built once so that its pause after a failure spans the manager's life.
-        self.mirror = MlflowMirror.from_config(self.config)
+        self._mirror: MlflowMirror | None = None
+        self._mirror_built = False
+
+    @property
+    def mirror(self) -> MlflowMirror | None:
+        """Also logs tracked runs to MLflow when ``[RESEARCH] mlflow_tracking_uri`` (or ``MLFLOW_TRACKING_URI``) is
+        set. Built on the first tracked run (an untracked backtest never touches MLflow), then kept, so that its
+        pause after a failure spans the manager's life."""
+        if not self._mirror_built:
+            self._mirror, self._mirror_built = MlflowMirror.from_config(self.config), True
+        return self._mirror
+
+    @mirror.setter
+    def mirror(self, value: MlflowMirror | None) -> None:
+        self._mirror, self._mirror_built = value, True
 
     @property
     def engine(self) -> Engine:
@@ -188,7 +200,13 @@ class ResearchManager:
             "walk_forward_folds": walk_forward_folds if walk_forward_folds is not None else research.walk_forward_folds,
         }
         n_trials = n_trials if n_trials is not None else research.n_trials
-        check_search(target, data, param_space, strategy_name, n_trials, **settings)  # before anything is written
+        seed = seed if seed is not None else research.seed
+        check_search(  # before anything is written
+            target, data, param_space, strategy_name, n_trials, **settings, seed=seed, risk_free=risk_free,
+            initial_capital=initial_capital,
+        )  # fmt: skip
+        if tracked:
+            _ = self.engine  # the store is created or upgraded before Optuna opens it
         data = self._versioned(data) if tracked else data
 
         def log_trials(info: SearchInfo, records: list[TrialRecord]) -> list[int | None]:
@@ -203,7 +221,8 @@ class ResearchManager:
             **settings,
             costs=costs,
             risk_free=risk_free,
-            seed=seed if seed is not None else research.seed,
+            seed=seed,
+            initial_capital=initial_capital,
             storage=self.config.store_url if tracked else None,
             study_name=study_name,
             busy_timeout_ms=self.config.store.busy_timeout_ms,

@@ -334,7 +334,19 @@ def _mlflow_client(uri: str, where: str, clear: str) -> MlflowClient:
         raise ConfigError(
             f"{where} is set ({_redacted(uri)}) but mlflow is not installed: pip install mlflow-skinny, or {clear}"
         ) from None
-    return MlflowClient(tracking_uri=uri)
+    # MLflow retries a refused HTTP request for minutes by default; a mirror must not stall the store's path that
+    # long. Only defaults: a user's own MLFLOW_HTTP_REQUEST_* settings win.
+    for key, value in _HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    try:
+        return MlflowClient(tracking_uri=uri)
+    except Exception as exc:  # an unknown scheme, a refused file store…: bad configuration, said in one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"{where} = {_redacted(uri)}: MLflow cannot use it ({first}); fix it or {clear}") from None
+
+
+#: MLflow HTTP settings the mirror sets when the environment does not: 2 retries, 10 s per request.
+_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
 def _params(result: BacktestResult) -> dict[str, str]:

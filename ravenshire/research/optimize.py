@@ -54,7 +54,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ravenshire.config import OBJECTIVES, OPTIMIZERS
 from ravenshire.errors import ConfigError
 from ravenshire.research import metrics as m
-from ravenshire.research.engine import Costs, backtest
+from ravenshire.research.engine import Costs, _check_run_args, backtest
 from ravenshire.research.significance import DeflatedSharpe, deflated_sharpe_ratio
 from ravenshire.research.strategies import STRATEGIES, ParamSpec, StrategySpec, check_parameters
 from ravenshire.research.sweep import METRIC_COLUMNS, NO_COSTS, grid, parse_space, run_sweep
@@ -272,6 +272,25 @@ def _check_count(name: str, value: Any, minimum: int) -> int:
 # measuring
 
 
+def _ranked(frame: pd.DataFrame, objective: str) -> np.ndarray:
+    """The objective of each row for ranking: NaN for a set that never trades (zero volatility), which would
+    otherwise "win" a minimised objective with 0."""
+    values = frame[objective].to_numpy(dtype="float64")
+    return np.where(frame["volatility"].to_numpy(dtype="float64") > 0.0, values, np.nan)
+
+
+def _code_identity(spec: StrategySpec) -> str:
+    """What identifies the strategy's code in a study's fingerprint: the module and name of its function and a
+    hash of its source (so editing a user function starts a new study)."""
+    func = spec.func
+    where = f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', '?')}"
+    try:
+        source = inspect.getsource(func)
+    except (OSError, TypeError):
+        source = ""
+    return f"{where}:{hashlib.sha256(source.encode()).hexdigest()[:12]}"
+
+
 def _order(values: np.ndarray, objective: str) -> np.ndarray:
     """Positions sorted best first: NaN last, ties in the original order (a stable sort)."""
     key = np.where(np.isnan(values), np.inf, values if objective in MINIMISED else -values)
@@ -292,16 +311,23 @@ def slice_metrics(returns: np.ndarray, risk_free: float = 0.0) -> dict[str, floa
     }
 
 
-def _net_returns(spec: StrategySpec, data: pd.DataFrame, params: Mapping[str, Any], costs: Costs) -> pd.Series:
-    return backtest(data, spec.func(data, **params), costs).returns
+def _net_returns(
+    spec: StrategySpec, data: pd.DataFrame, params: Mapping[str, Any], costs: Costs, capital: float
+) -> pd.Series:
+    return backtest(data, spec.func(data, **params), costs, initial_capital=capital).returns
 
 
 def _measure_sets(
-    spec: StrategySpec, data: pd.DataFrame, sets: Sequence[Mapping[str, Any]], costs: Costs, risk_free: float
+    spec: StrategySpec,
+    data: pd.DataFrame,
+    sets: Sequence[Mapping[str, Any]],
+    costs: Costs,
+    risk_free: float,
+    capital: float = 100_000.0,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """``run_sweep`` rows (indexed by position in ``sets``) and the refused sets."""
     try:
-        frame = run_sweep(spec, data, sets, costs, risk_free)
+        frame = run_sweep(spec, data, sets, costs, risk_free, initial_capital=capital)
     except ConfigError as exc:
         # run_sweep refuses a sweep whose every set the strategy refused; here that is a result, not an error
         if "were refused by strategy" not in str(exc):
@@ -321,10 +347,11 @@ def _grid_search(
     space: Mapping[str, list[Any]],
     costs: Costs,
     risk_free: float,
+    capital: float,
 ) -> list[TrialRecord]:
     sets = grid(space)
     started = time.perf_counter()
-    frame, refused = _measure_sets(spec, train, sets, costs, risk_free)
+    frame, refused = _measure_sets(spec, train, sets, costs, risk_free, capital)
     each = (time.perf_counter() - started) / len(sets)
     records: dict[int, TrialRecord] = {}
     columns = {k: frame[k].tolist() for k in [*spec.params, *METRIC_COLUMNS]}  # per column: dtypes kept
@@ -361,9 +388,9 @@ def _suggest(trial: Any, name: str, spec: ParamSpec, values: list[Any], is_range
         return trial.suggest_categorical(name, values)
     if spec.kind is int:
         return int(trial.suggest_int(name, values[0], values[-1], step=values[1] - values[0]))
-    step = values[1] - values[0]
-    raw = trial.suggest_float(name, values[0], values[-1], step=step)
-    return min(values, key=lambda v: abs(v - raw))  # snap to the grid's own decimals
+    # a float grid: its index, an ordered integer (a float step such as 0.1 is not exact, and Optuna would trim
+    # the top of the range); the parameter itself is recorded in the trial's "parameters"
+    return values[trial.suggest_int(f"{name}__index", 0, len(values) - 1)]
 
 
 def _storage(url: str | None, busy_timeout_ms: int) -> Any:
@@ -408,6 +435,7 @@ def _optuna_search(
     busy_timeout_ms: int,
     on_trials: OnTrials | None,
     info: SearchInfo,
+    capital: float,
 ) -> list[TrialRecord]:
     import optuna
     from optuna.study import MaxTrialsCallback
@@ -428,8 +456,11 @@ def _optuna_search(
             f"study {study_name!r} already exists for a different search (strategy, space, objective, costs or "
             f"data); pick another study_name, or leave it out to get one named after the search"
         )
-    done = len(study.get_trials(deepcopy=False))
-    sampler_seed = None if seed is None else seed + done  # a resumed study must not replay its first trials
+    trials_so_far = study.get_trials(deepcopy=False)
+    running = sum(t.state == TrialState.RUNNING for t in trials_so_far)
+    # A resumed study must not replay its first trials, and a worker joining running ones must not replay theirs.
+    offset = len(trials_so_far) + (os.getpid() if running else 0)
+    sampler_seed = None if seed is None else (seed + offset) % 2**32
     study.sampler = (
         optuna.samplers.TPESampler(seed=sampler_seed)
         if method == "tpe"
@@ -443,13 +474,16 @@ def _optuna_search(
         trial.set_user_attr("worker", worker)
         params = {name: _suggest(trial, name, spec.params[name], space[name], ranges[name]) for name in space}
         full = check_parameters(spec, params)
-        for earlier in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if earlier.user_attrs.get("parameters") == full:
-                trial.set_user_attr("parameters", full)
-                trial.set_user_attr("duplicate_of", earlier.number)
-                return float(earlier.value) if earlier.value is not None else math.nan
+        for earlier in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+            if earlier.number == trial.number or earlier.user_attrs.get("parameters") != full:
+                continue
+            trial.set_user_attr("parameters", full)
+            trial.set_user_attr("duplicate_of", earlier.number)
+            if earlier.state == TrialState.RUNNING:  # another worker is measuring it right now
+                raise optuna.TrialPruned(f"duplicate of trial #{earlier.number}, running on another worker")
+            return float(earlier.value) if earlier.value is not None else math.nan
         trial.set_user_attr("parameters", full)
-        frame, refused = _measure_sets(spec, train, [full], costs, risk_free)
+        frame, refused = _measure_sets(spec, train, [full], costs, risk_free, capital)
         duration = time.perf_counter() - started
         if refused:
             reason = str(refused[0]["reason"])
@@ -524,6 +558,7 @@ def walk_forward(
     objective: str = "sharpe_ratio",
     costs: Costs = NO_COSTS,
     risk_free: float = 0.0,
+    initial_capital: float = 100_000.0,
 ) -> WalkForward:
     """Anchored walk-forward evaluation of choosing among ``sets`` by ``objective``.
 
@@ -545,13 +580,13 @@ def walk_forward(
     rows, pieces, in_sample = [], [], []
     for i in range(1, folds + 1):
         train = data.iloc[: bounds[i]]
-        frame, _refused = _measure_sets(spec, train, sets, costs, risk_free)
+        frame, _refused = _measure_sets(spec, train, sets, costs, risk_free, initial_capital)
         if frame.empty:
             raise ConfigError(f"walk-forward fold {i}: the strategy refused every parameter set")
-        best_pos = _order(frame[objective].to_numpy(dtype="float64"), objective)[0]
+        best_pos = _order(_ranked(frame, objective), objective)[0]
         best = frame.iloc[best_pos]  # a row of mixed columns is upcast to float: read parameters per column
         params = {k: _plain(frame[k].iloc[best_pos]) for k in spec.params}
-        net = _net_returns(spec, data.iloc[: bounds[i + 1]], params, costs).iloc[bounds[i] :]
+        net = _net_returns(spec, data.iloc[: bounds[i + 1]], params, costs, initial_capital).iloc[bounds[i] :]
         oos = slice_metrics(net.to_numpy(), risk_free)
         pieces.append(net)
         in_sample.append(float(best[objective]))
@@ -596,10 +631,17 @@ def check_search(
     objective: str = "sharpe_ratio",
     test_fraction: float = 0.3,
     walk_forward_folds: int = 0,
+    seed: int | None = 42,
+    risk_free: float = 0.0,
+    initial_capital: float = 100_000.0,
 ) -> tuple[StrategySpec, dict[str, list[Any]], pd.DataFrame, pd.DataFrame | None]:
     """Check every input of :func:`optimize_parameters` without running anything; return the strategy's spec,
     the expanded space and the train/test split. Raises :class:`ConfigError` naming what is wrong."""
     _check_choice("method", method, OPTIMIZERS)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32):
+        raise ConfigError(f"seed must be an integer in [0, 2**32) or None, got {seed!r}")
+    _check_run_args(initial_capital, 252)
+    m.per_period_rate(risk_free)
     _check_choice("objective", objective, OBJECTIVES)
     _check_count("n_trials", n_trials, 1)
     spec = strategy_spec(strategy_func, param_space, strategy_name)
@@ -634,6 +676,7 @@ def optimize_parameters(
     study_name: str | None = None,
     busy_timeout_ms: int = 30000,
     on_trials: OnTrials | None = None,
+    initial_capital: float = 100_000.0,
 ) -> OptimizationResult:
     """Search ``param_space`` for the parameters of ``strategy_func`` that optimise ``objective`` (module docstring).
 
@@ -646,14 +689,16 @@ def optimize_parameters(
     """
     spec, space, train, test = check_search(
         strategy_func, data, param_space, strategy_name, n_trials, method=method, objective=objective,
-        test_fraction=test_fraction, walk_forward_folds=walk_forward_folds,
+        test_fraction=test_fraction, walk_forward_folds=walk_forward_folds, seed=seed, risk_free=risk_free,
+        initial_capital=initial_capital,
     )  # fmt: skip
+    capital = float(initial_capital)
     name = strategy_name or spec.name
     data_version = data.attrs.get("data_version")
     facts, digest = _fingerprint(
-        strategy=name, space=space, objective=objective, costs=costs.to_dict(), risk_free=risk_free,
-        data_version=data_version or _shape_key(train), train=[str(train.index[0]), str(train.index[-1])],
-        method=method,
+        strategy=name, code=_code_identity(spec), fixed=check_parameters(spec, {}), space=space, objective=objective,
+        costs=costs.to_dict(), risk_free=risk_free, capital=capital, data_version=data_version or _shape_key(train),
+        train=[str(train.index[0]), str(train.index[-1])], method=method,
     )  # fmt: skip
     study = study_name or f"{name}-{objective}-{digest}"
     is_demo = bool(data.attrs.get("is_demo", True))
@@ -665,7 +710,7 @@ def optimize_parameters(
     )  # fmt: skip
 
     if method == "grid":
-        records = _grid_search(spec, train, space, costs, risk_free)
+        records = _grid_search(spec, train, space, costs, risk_free, capital)
         if on_trials is not None:
             ids: Sequence[int | None] = on_trials(info, records) or [None] * len(records)
             records = [dataclasses.replace(r, run_id=i) for r, i in zip(records, ids, strict=True)]
@@ -673,21 +718,27 @@ def optimize_parameters(
         records = _optuna_search(
             spec, train, param_space, space, n_trials=n_trials, method=method, objective=objective, costs=costs,
             risk_free=risk_free, seed=seed, storage=storage, study_name=study, fingerprint=facts,
-            busy_timeout_ms=busy_timeout_ms, on_trials=on_trials, info=info,
+            busy_timeout_ms=busy_timeout_ms, on_trials=on_trials, info=info, capital=capital,
         )  # fmt: skip
 
     trials = _trials_frame(records, spec)
-    measured = trials[trials["state"] == "complete"]
+    # distinct sets measured (workers racing on one study may each have measured a set: count it once)
+    measured = trials[trials["state"] == "complete"].drop_duplicates(subset=list(spec.params))
     if measured.empty:
         reasons = "; ".join(sorted({r.reason for r in records if r.reason})[:3])
         raise ConfigError(f"no parameter set of the space could be measured: {reasons or 'all were refused'}")
-    best_row = measured.iloc[_order(measured[objective].to_numpy(dtype="float64"), objective)[0]]
+    if not np.isfinite(_ranked(measured, objective)).any():
+        raise ConfigError(
+            f"no parameter set has a finite {objective} on the train dates (every set is flat or never trades); "
+            "widen the space, use more data, or choose another objective"
+        )
+    best_row = measured.iloc[_order(_ranked(measured, objective), objective)[0]]
     best = next(r.parameters for r in records if r.number == best_row.name)
 
-    in_sample_returns = _net_returns(spec, train, best, costs).iloc[1:]
+    in_sample_returns = _net_returns(spec, train, best, costs, capital).iloc[1:]
     out_of_sample = None
     if test is not None:
-        full = _net_returns(spec, data, best, costs)
+        full = _net_returns(spec, data, best, costs, capital)
         out_of_sample = slice_metrics(full.iloc[len(train) :].to_numpy(), risk_free)
     significance = deflated_sharpe_ratio(
         in_sample_returns.to_numpy(), measured["sharpe_ratio"].to_numpy(dtype="float64"), risk_free

@@ -53,7 +53,14 @@ import pandas as pd
 
 from ravenshire.errors import ConfigError
 from ravenshire.research import metrics as m
-from ravenshire.research.engine import Costs, _align_weights, _returns_array, _simulate_paths, _wide_prices
+from ravenshire.research.engine import (
+    Costs,
+    _align_weights,
+    _check_run_args,
+    _returns_array,
+    _simulate_paths,
+    _wide_prices,
+)
 from ravenshire.research.strategies import (
     ParamSpec,
     StrategySpec,
@@ -212,9 +219,8 @@ def grid(space: Mapping[str, Sequence[Any]], max_sets: int = MAX_SETS) -> list[d
 # --------------------------------------------------------------------------------------------------------------
 # sweep
 
-#: Periods per year and starting capital of a sweep: those of ``sweep_returns``/``backtest``'s defaults.
+#: Periods per year of a sweep: that of ``sweep_returns``/``backtest``'s default.
 _PERIODS = 252
-_CAPITAL = 100_000.0
 
 _Source = WeightsBuilder | ConfigError
 
@@ -287,6 +293,7 @@ def _run_chunk(
     positions: range,
     costs: Costs,
     risk_free: float,
+    capital: float = 100_000.0,
 ) -> _ChunkResult:
     """Weights → engine → metrics for the sets ``positions``, one weight path in memory at a time."""
     result = _ChunkResult(rows=[], skipped=[], metrics=None)
@@ -302,7 +309,7 @@ def _run_chunk(
             result.rows.append(position)
             yield path
 
-    sim = _simulate_paths(market.returns, paths(), costs, _PERIODS, _CAPITAL)
+    sim = _simulate_paths(market.returns, paths(), costs, _PERIODS, capital)
     if result.rows:
         bad = ~np.isfinite(sim.turnover).all(axis=1)
         if bad.any():
@@ -323,6 +330,7 @@ def run_sweep(
     risk_free: float = 0.0,
     chunk: int = 8,
     workers: int | None = None,
+    initial_capital: float = 100_000.0,
 ) -> pd.DataFrame:
     """Backtest every parameter set of ``param_sets`` and measure it; one row per valid set.
 
@@ -337,7 +345,8 @@ def run_sweep(
     ``risk_free`` and ``n_sets``.
 
     ``chunk`` sets form one unit of work (weights, engine, metrics); with a batch strategy the units run on
-    ``workers`` threads (default: :data:`WORKERS`; 1 = in the calling thread). Strategies without a batch form are
+    ``initial_capital`` matters only with a fixed cost per trade (a fraction of equity then). ``workers`` threads
+    (default: :data:`WORKERS`; 1 = in the calling thread). Strategies without a batch form are
     called set by set in the calling thread (pandas code is not shared between threads).
     """
     spec = get_strategy(spec) if isinstance(spec, str) else spec
@@ -370,7 +379,10 @@ def run_sweep(
             return functools.partial(_call_strategy, spec, data, wide, checked[position])
 
     units = [range(a, min(a + int(chunk), len(checked))) for a in range(0, len(checked), int(chunk))]
-    run = functools.partial(_run_chunk, spec, market, sources, costs=costs, risk_free=risk_free)
+    _check_run_args(initial_capital, _PERIODS)
+    run = functools.partial(
+        _run_chunk, spec, market, sources, costs=costs, risk_free=risk_free, capital=float(initial_capital)
+    )
     if workers == 1 or len(units) == 1:
         results = [run(unit) for unit in units]
     else:

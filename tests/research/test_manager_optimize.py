@@ -102,3 +102,28 @@ def test_bad_searches_are_refused_before_anything_is_written(manager, data, spac
     with pytest.raises(ConfigError, match=needle):
         ResearchManager(manager.config).optimize_parameters("ma_crossover_fast_slow", data, space, **kwargs)
     assert (_count(manager, s.data_versions), _count(manager, s.runs)) == before
+
+
+def test_a_changed_fixed_parameter_is_a_new_search(make_config) -> None:
+    studies = []
+    for threshold in ("0.02", "0.05"):
+        config = make_config(f"[STRATEGY]\nthreshold = {threshold}\n[RESEARCH]\nwalk_forward_folds = 0\n")
+        data = DataManager(config, now=NOW).get_market_data(["AAA", "BBB"], "2022-01-03", "2024-06-28")
+        result = ResearchManager(config).optimize_parameters(
+            "ma_crossover", data, {"ma_period": (10, 30, 10)}, n_trials=3
+        )
+        assert set(result.trials["threshold"]) == {float(threshold)}
+        studies.append(result.study_name)
+    assert studies[0] != studies[1]
+
+
+def test_an_unusable_mlflow_uri_fails_tracked_runs_in_one_line_and_spares_untracked_ones(
+    make_config, data: pd.DataFrame
+) -> None:
+    pytest.importorskip("mlflow")
+    config = make_config("[RESEARCH]\nmlflow_tracking_uri = foo://nowhere\n")
+    research = ResearchManager(config)
+    untracked = research.backtest_strategy("equal_weight", data, track=False)
+    assert untracked.run_id is None
+    with pytest.raises(ConfigError, match="mlflow_tracking_uri = foo://nowhere: MLflow cannot use it"):
+        research.backtest_strategy("equal_weight", data)

@@ -243,3 +243,52 @@ def test_no_test_period_when_test_fraction_is_zero(data: pd.DataFrame) -> None:
     assert result.test is None and result.out_of_sample is None
     assert result.train == (data.index[0].date(), data.index[-1].date())
     assert np.isfinite(result.best_value)
+
+
+def test_the_search_measures_at_the_users_capital(data: pd.DataFrame) -> None:
+    fixed = Costs(fixed_per_trade=20.0)  # 20 a trade weighs 10x more on 10,000 than on 100,000
+    small = optimize_parameters(FAST_SLOW, data, SPACE, method="grid", costs=fixed, initial_capital=10_000)
+    big = optimize_parameters(FAST_SLOW, data, SPACE, method="grid", costs=fixed, initial_capital=1_000_000)
+    train, _ = split_train_test(data, 0.3)
+    weights = FAST_SLOW.func(train, **small.best_params)
+    held = backtest(train, weights, fixed, initial_capital=10_000).returns.iloc[1:].to_numpy()
+    assert small.in_sample == pytest.approx(slice_metrics(held), abs=1e-12)
+    assert small.study_name != big.study_name  # the capital is part of the search's identity
+
+
+def test_a_float_range_is_sampled_up_to_its_top(data: pd.DataFrame) -> None:
+    _quiet()
+    space = {"ma_period": [20], "threshold": (0.05, 0.5, 0.05)}  # 0.05 is not exact in binary
+    result = optimize_parameters(get_strategy("ma_crossover"), data, space, n_trials=40, method="random", seed=3)
+    sampled = set(result.trials["threshold"].dropna())
+    assert 0.5 in sampled and sampled <= {round(0.05 * i, 2) for i in range(1, 11)}
+
+
+def test_a_space_where_no_set_trades_is_refused_not_answered(data: pd.DataFrame) -> None:
+    def never(frame: pd.DataFrame, window: int = 5) -> pd.DataFrame:
+        return frame.xs("adj_close", axis=1, level=0) * 0.0
+
+    for objective in ("sharpe_ratio", "volatility"):  # a flat set would "win" a minimised volatility with 0
+        with pytest.raises(ConfigError, match=f"no parameter set has a finite {objective}"):
+            optimize_parameters(never, data, {"window": (1, 3, 1)}, method="grid", objective=objective)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*32\)"),
+        ({"initial_capital": -100}, "initial_capital must be a positive number"),
+        ({"risk_free": -5}, "risk_free must be a finite annual rate > -1"),
+    ],
+)
+def test_run_settings_are_checked_before_anything_runs(data: pd.DataFrame, kwargs: dict, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        optimize_parameters(FAST_SLOW, data, SPACE, **kwargs)
+
+
+def test_the_largest_seed_resumes_without_overflow(tmp_path: Path, data: pd.DataFrame) -> None:
+    _quiet()
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    space = {"fast": (5, 45, 5), "slow": (50, 150, 10)}
+    optimize_parameters(FAST_SLOW, data, space, n_trials=3, storage=url, seed=2**32 - 1)
+    assert optimize_parameters(FAST_SLOW, data, space, n_trials=5, storage=url, seed=2**32 - 1).n_trials == 5

@@ -103,9 +103,12 @@ def test_runs_made_before_0003_get_their_built_in_from_their_name(tmp_path: Path
                 " 20240628, 1e5, 0, '{}', '2024-07-01 00:00:00', 0.1)",
                 (name,),
             )
+        conn.exec_driver_sql("INSERT INTO run_artifacts VALUES (1, 'returns', 'parquet', x'00')")
     with write(init_db(url)) as conn:
         rows = conn.exec_driver_sql("SELECT strategy, builtin FROM runs ORDER BY id").all()
-    assert [tuple(r) for r in rows] == [("ma_crossover", "ma_crossover"), ("MA_Crossover", None)]
+        assert [tuple(r) for r in rows] == [("ma_crossover", "ma_crossover"), ("MA_Crossover", None)]
+        command.downgrade(_alembic_config(conn), "0002")  # and back: the runs' artifacts survive
+        assert conn.exec_driver_sql("SELECT count(*) FROM run_artifacts").scalar() == 1
 
 
 def test_a_store_with_its_revision_in_alembic_version_is_adopted(tmp_path: Path) -> None:

@@ -34,5 +34,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.drop_column("builtin")
+    # A plain ALTER TABLE … DROP COLUMN (SQLite ≥ 3.35): batch mode would rebuild ``runs``, and with foreign keys
+    # on, dropping the old table would cascade to every run's artifacts.
+    op.drop_column("runs", "builtin")
