@@ -1,8 +1,10 @@
 """``PortfolioManager``: Layer 3's front door (the seed's ``optimize_weights`` and ``get_risk_metrics``).
 
-It binds the portfolio tools to the fund's configuration: the ``[RISK]`` limits become the optimizer's default
-constraints (so a proposal never breaches a limit the Sentinel would veto), the VaR method of the limit check is
-``[RISK] var_method``, and sizing and rebalancing work on the manager's capital.
+It binds the portfolio tools to the fund's configuration: the ``[RISK]`` position and leverage limits become the
+optimizer's default constraints, and the position limit caps the sizer's rounding; the VaR method of the limit
+check is ``[RISK] var_method``; sizing and rebalancing work on the manager's capital. The sector/cluster limit
+(``max_group_weight``) is checked (:meth:`PortfolioManager.check_limits`), not yet imposed on the optimizer: a
+proposal can breach it, and the Sentinel's check will say so.
 """
 
 from __future__ import annotations
@@ -143,7 +145,12 @@ class PortfolioManager:
         """Whole shares for ``weights`` of ``equity`` (default the manager's capital) at ``prices``, never spending
         more than ``cash`` (:meth:`PositionSizer.to_shares`)."""
         return PositionSizer().to_shares(
-            weights, self.initial_capital if equity is None else equity, prices, cash=cash, lot_size=lot_size
+            weights,
+            self.initial_capital if equity is None else equity,
+            prices,
+            cash=cash,
+            lot_size=lot_size,
+            max_weight=self.config.risk.max_position_weight,
         )
 
     def rebalance(
@@ -161,7 +168,11 @@ class PortfolioManager:
         """The orders that move ``current_shares`` to ``target_weights`` (proposals; the execution layer places
         them), with trades under ``min_trade_value`` or inside ``drift_band`` skipped and the expected cost."""
         rebalancer = Rebalancer(
-            costs or Costs(), min_trade_value=min_trade_value, drift_band=drift_band, lot_size=lot_size
+            costs or Costs(),
+            min_trade_value=min_trade_value,
+            drift_band=drift_band,
+            lot_size=lot_size,
+            max_weight=self.config.risk.max_position_weight,
         )
         return rebalancer.plan(current_shares, target_weights, prices, cash=cash)
 

@@ -381,10 +381,17 @@ def risk_contributions(weights: pd.Series, covariance: pd.DataFrame) -> pd.Serie
     return pd.Series(_contributions(w, sigma), index=weights.index, name="risk_contribution")
 
 
+def _riskless(variance: float, w: FloatArray, sigma: FloatArray) -> bool:
+    """True when ``wᵀΣw`` is zero up to rounding: ``≤ 1e-14 · max diag Σ · (Σ|w|)²`` (a hedge that cancels exactly
+    leaves ~1e-35 of variance, whose ratios are noise)."""
+    scale = float(np.max(np.diag(sigma), initial=0.0)) * float(np.abs(w).sum()) ** 2
+    return not variance > 1e-14 * scale
+
+
 def _contributions(w: FloatArray, sigma: FloatArray) -> FloatArray:
     marginal = sigma @ w
     variance = float(w @ marginal)
-    if not variance > 0.0:
+    if _riskless(variance, w, sigma):
         return np.full(w.size, np.nan)
     return np.asarray(w * marginal / variance, dtype=np.float64)
 
@@ -567,10 +574,11 @@ def _result(
 ) -> PortfolioWeights:
     sigma, mu, index = inputs.sigma, inputs.mu, pd.Index(inputs.symbols)
     variance = max(float(w @ sigma @ w), 0.0)
-    volatility = math.sqrt(variance)
+    riskless = _riskless(variance, w, sigma)
+    volatility = 0.0 if riskless else math.sqrt(variance)
     expected = math.nan if mu is None else float(mu @ w)
     excess = math.nan if mu is None else float((mu - options.risk_free) @ w)
-    sharpe = excess / volatility if volatility > 0.0 and mu is not None else math.nan
+    sharpe = excess / volatility if not riskless and mu is not None else math.nan  # NaN: undefined, not huge
     return PortfolioWeights(
         weights=pd.Series(w, index=index, name="weight"),
         method=method,

@@ -250,7 +250,8 @@ class Rebalancer:
     Parameters: ``costs`` for the expected cost (and the cash check); ``min_trade_value`` (currency) and
     ``drift_band`` (absolute, fraction of equity; 0 = off) skip small trades; ``lot_size`` (one number or symbol →
     lot, missing symbols 1) for the target shares; ``always_close`` exempts closing a position (target weight 0)
-    from the band and the minimum. Validated here: a bad parameter raises :class:`~ravenshire.errors.ConfigError`.
+    from the band and the minimum; ``max_weight`` (fraction of equity) caps the extra lot the sizer's nearest-lot
+    rounding may add (a position limit). Validated here: a bad parameter raises :class:`~ravenshire.errors.ConfigError`.
     """
 
     def __init__(
@@ -261,6 +262,7 @@ class Rebalancer:
         drift_band: float = 0.0,
         lot_size: int | Mapping[str, int] = 1,
         always_close: bool = True,
+        max_weight: float | None = None,
     ) -> None:
         if not isinstance(costs, Costs):
             raise ConfigError(f"costs must be a ravenshire.research.Costs, got {type(costs).__name__}")
@@ -269,6 +271,7 @@ class Rebalancer:
         self.drift_band = _non_negative("drift_band", drift_band)
         self.lot_size = _check_lot_size(lot_size)
         self.always_close = bool(always_close)
+        self.max_weight = None if max_weight is None else _non_negative("max_weight", max_weight)
 
     def __repr__(self) -> str:
         return (
@@ -310,7 +313,7 @@ class Rebalancer:
         tgt, scale = np.zeros(0, dtype=np.int64), 1.0
         if len(symbols):  # nothing held and no targets: an empty plan
             alloc = PositionSizer().to_shares(
-                w, equity, pd.Series(p, index=symbols), cash=equity, lot_size=self.lot_size
+                w, equity, pd.Series(p, index=symbols), cash=equity, lot_size=self.lot_size, max_weight=self.max_weight
             )
             tgt, scale = alloc.shares.to_numpy(dtype=np.int64), alloc.long_scale
         return self._plan(_Inputs(symbols, w_in, w, cur, tgt, p, cash, equity, scale))

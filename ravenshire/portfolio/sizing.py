@@ -460,29 +460,30 @@ def _fit_cash(
     return n, target, scale
 
 
-def _fill_leftover(n: FloatArray, target: FloatArray, lots: FloatArray, p: FloatArray, cash: float) -> FloatArray:
-    """Greedy largest-remainder pass: one more lot for the longs furthest below target while the cash allows.
+def _fill_leftover(
+    n: FloatArray, target: FloatArray, lots: FloatArray, p: FloatArray, cash: float, cap: FloatArray | None = None
+) -> FloatArray:
+    """Nearest-lot pass: one more lot for the longs whose floor left them at least half a lot below target, while
+    the cash allows — so each long ends at the lot nearest its target, never more than half a lot above it.
 
     Candidates are the longs in decreasing order of their shortfall in lots, ``target / lot value − lots held``
-    (∈ [0, 1)); each gets at most one more lot (after which it is above target), only if that lot fits in the
-    leftover cash AND in the longs' total shortfall (so the cash the targets leave uninvested stays uninvested).
-    A Python loop bounded by the number of assets — the only one in the sizing.
+    (∈ [0, 1)); a long gets one more lot only if its shortfall is ≥ ½ (a lot bought for a smaller shortfall would
+    move the cash to a weight the target never asked for), the lot fits in the leftover cash, and its new value
+    stays within ``cap`` (per-asset value caps, e.g. a position limit × equity). A Python loop bounded by the
+    number of assets — the only one in the sizing.
     """
     unit = lots * np.nan_to_num(p, nan=1.0)
     long = target > 0
     shortfall = np.where(long, target / unit - n, 0.0)
-    budget = float(np.sum(shortfall[long] * unit[long]))
     n = n.copy()
     for i in np.argsort(-shortfall, kind="stable"):
-        if shortfall[i] <= 0:
+        if shortfall[i] < 0.5:
             break
-        if unit[i] > budget:
+        if cap is not None and (n[i] + 1.0) * unit[i] > cap[i] * (1.0 + 1e-12):
             continue
         n[i] += 1.0
         if _net_cost(n, lots, p) > cash:
             n[i] -= 1.0
-            continue
-        budget -= unit[i]
     return n
 
 
@@ -555,6 +556,7 @@ class PositionSizer:
         lot_size: int | Mapping[str, int] = 1,
         allow_fractional: bool = False,
         fill_leftover: bool = True,
+        max_weight: float | None = None,
     ) -> SharesAllocation:
         """Convert target weights into whole shares that the cash can pay for.
 
@@ -564,14 +566,16 @@ class PositionSizer:
            count), every long target is scaled by one factor ``k = (cash + short proceeds) / Σ_longs v_i`` and
            rounded down again (``long_scale = k``); shorts are kept. Vectorised (plus, at most, a lot taken off the
            largest longs when floating-point rounding leaves the cost a hair above the cash).
-        3. ``fill_leftover`` (default): a greedy largest-remainder pass adds one lot to the longs furthest below
-           their target while it fits in the leftover cash and in the longs' total shortfall (see
-           :func:`_fill_leftover`); a loop bounded by the number of assets. Shorts are never extended.
+        3. ``fill_leftover`` (default): a nearest-lot pass adds one lot to the longs the floor left at least half a
+           lot below target, while it fits in the leftover cash and keeps the position within ``max_weight`` of
+           equity (when given; see :func:`_fill_leftover`); a loop bounded by the number of assets. Shorts are never
+           extended.
 
         Guarantees: ``leftover_cash = cash − Σ values ≥ 0``; every position is a whole number of lots with the sign
-        of its weight (or zero); without ``fill_leftover`` no ``|value_i|`` exceeds ``|v_i|``, with it a long exceeds
-        its target by less than one lot. ``lot_size`` is one number or a mapping symbol → lot (missing symbols: 1).
-        With ``allow_fractional`` shares are multiples of :data:`FRACTIONAL_STEP` and ``lot_size`` must be 1.
+        of its weight (or zero); without ``fill_leftover`` no ``|value_i|`` exceeds ``|v_i|``, with it a long
+        exceeds its target by at most half a lot, and never ``max_weight · equity``. ``lot_size`` is one number or
+        a mapping symbol → lot (missing symbols: 1). With ``allow_fractional`` shares are multiples of
+        :data:`FRACTIONAL_STEP` and ``lot_size`` must be 1.
 
         Raises:
             ConfigError: weights NaN/infinite/duplicated/empty, equity not > 0, cash < 0, a missing or non-positive
@@ -587,7 +591,8 @@ class PositionSizer:
         n = np.where(target != 0, _toward_zero(target / unit), 0.0)
         n, target, scale = _fit_cash(n, target, lots, p, cash)
         if fill_leftover and not allow_fractional:
-            n = _fill_leftover(n, target, lots, p, cash)
+            cap = None if max_weight is None else np.full(len(n), _non_negative("max_weight", max_weight) * equity)
+            n = _fill_leftover(n, target, lots, p, cash, cap)
         return _allocation(w, n, lots, p, equity, cash, scale, allow_fractional)
 
 

@@ -580,3 +580,13 @@ def test_every_method_runs_on_returns_alone(market: Any) -> None:
         result = optimize_weights(r.iloc[:, :6], method)
         assert result.weights.sum() == pytest.approx(1.0, abs=1e-9)
         assert np.isfinite(result.sharpe_ratio)
+
+
+def test_a_perfect_hedge_reports_no_risk_not_rounding_noise() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.0005, 0.01, 500)
+    returns = pd.DataFrame({"A": a, "C": -a + 0.001})  # C = −A (plus a constant): the 50/50 mix is riskless
+    result = optimize_weights(returns, "min_variance", covariance_method="sample")
+    assert result.weights.to_numpy() == pytest.approx([0.5, 0.5], abs=1e-6)
+    assert result.volatility == 0.0
+    assert np.isnan(result.sharpe_ratio) and result.risk_contributions.isna().all()

@@ -265,14 +265,30 @@ def test_to_shares_rounds_down_and_greedy_spends_the_leftover() -> None:
     np.testing.assert_allclose(filled.weights.to_numpy(), [0.6, 0.3])
 
 
-def test_greedy_pass_prefers_the_largest_remainder() -> None:
+def test_the_leftover_pass_rounds_to_the_nearest_lot_largest_remainder_first() -> None:
     # every lot is worth 100; targets 320 / 390 / 260 → 3 / 3 / 2 lots (800), remainders 0.2 / 0.9 / 0.6 lots;
-    # 200 cash left, 170 of shortfall → one more lot of B (the largest remainder), then 70 < 100: nothing else
+    # 200 cash left → one more lot of B (0.9), then of C (0.6); A (0.2) is nearer 3 lots than 4
     w = pd.Series({"A": 0.32, "B": 0.39, "C": 0.26})
     prices = pd.Series({"A": 10.0, "B": 100.0, "C": 100.0})
     alloc = PositionSizer().to_shares(w, 1000, prices, lot_size={"A": 10})
-    assert alloc.shares.to_dict() == {"A": 30, "B": 4, "C": 2}
-    assert alloc.leftover_cash == pytest.approx(100.0)
+    assert alloc.shares.to_dict() == {"A": 30, "B": 4, "C": 3}
+    assert alloc.leftover_cash == pytest.approx(0.0)
+    # with only 150 of cash beyond the floors, B (the largest remainder) gets the lot
+    tight = PositionSizer().to_shares(w, 1000, prices, lot_size={"A": 10}, cash=950)
+    assert tight.shares.to_dict() == {"A": 30, "B": 4, "C": 2}
+
+
+def test_the_leftover_pass_never_buys_a_lot_the_target_did_not_ask_for() -> None:
+    # a 5 % target on a 30,000 lot: the floor is 0 lots; one lot would be a 30 % position
+    alloc = PositionSizer().to_shares(
+        pd.Series({"A": 0.05, "B": 0.95}), 100_000, pd.Series({"A": 30_000.0, "B": 200.0})
+    )
+    assert alloc.shares["A"] == 0 and alloc.weights["A"] == 0.0
+    # and never beyond a position limit, even when the nearest lot would be
+    capped = PositionSizer().to_shares(
+        pd.Series({"A": 0.25, "B": 0.75}), 10_000, pd.Series({"A": 333.0, "B": 50.0}), max_weight=0.25
+    )
+    assert capped.weights["A"] <= 0.25
 
 
 def test_greedy_pass_keeps_the_cash_the_targets_leave() -> None:
@@ -285,18 +301,17 @@ def test_greedy_pass_keeps_the_cash_the_targets_leave() -> None:
 def test_to_shares_shorts_round_toward_zero() -> None:
     alloc = PositionSizer().to_shares(pd.Series({"A": -0.25, "B": 0.5}), 1000, pd.Series({"A": 30.0, "B": 30.0}))
     assert alloc.shares["A"] == -8  # −8.33 → −8, never more short than asked
-    assert alloc.shares["B"] == 16  # 16.67 → 16; no second lot: 500 − 480 = 20 < 30
-    assert alloc.leftover_cash == pytest.approx(1000 + 240 - 480)
+    assert alloc.shares["B"] == 17  # 16.67 lots → the nearest, 17 (cash 1 000 + 240 of short proceeds pays)
+    assert alloc.leftover_cash == pytest.approx(1000 + 240 - 510)
 
 
 def test_to_shares_lots() -> None:
     alloc = PositionSizer().to_shares(
         pd.Series({"A": 0.5, "B": 0.5}), 10_000, pd.Series({"A": 7.0, "B": 7.0}), lot_size={"A": 100}
     )
-    # A: 714.3 shares → 7 lots of 100 (4 900); B (lot 1): 714 (4 998); 102 left, shortfall A 100 + B 2 →
-    # the greedy pass adds a share of B (largest remainder 0.29 > 0.14), a lot of A (700) does not fit
-    assert alloc.shares.to_dict() == {"A": 700, "B": 715}
-    assert alloc.leftover_cash == pytest.approx(95.0)
+    # A: 714.3 shares → 7 lots of 100 (4 900); B (lot 1): 714.3 → 714 (4 998), already the nearest; 102 left
+    assert alloc.shares.to_dict() == {"A": 700, "B": 714}
+    assert alloc.leftover_cash == pytest.approx(102.0)
 
 
 def test_to_shares_scales_longs_to_the_cash() -> None:
