@@ -9,6 +9,8 @@ proposal can breach it, and the Sentinel's check will say so.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
 
 import pandas as pd
@@ -46,7 +48,12 @@ class PortfolioManager:
         config: Config | None = None,
         groups: Mapping[str, str] | None = None,
     ) -> None:
-        if isinstance(initial_capital, bool) or not isinstance(initial_capital, int | float) or initial_capital <= 0:
+        if (
+            isinstance(initial_capital, bool)
+            or not isinstance(initial_capital, numbers.Real)
+            or not math.isfinite(initial_capital)
+            or initial_capital <= 0
+        ):
             raise ConfigError(f"initial_capital must be a positive number, got {initial_capital!r}")
         self.initial_capital = float(initial_capital)
         self.config = config if config is not None else load_config()
