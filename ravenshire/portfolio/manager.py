@@ -10,7 +10,6 @@ proposal can breach it, and the Sentinel's check will say so.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 
 import pandas as pd
@@ -48,14 +47,13 @@ class PortfolioManager:
         config: Config | None = None,
         groups: Mapping[str, str] | None = None,
     ) -> None:
-        if (
-            isinstance(initial_capital, bool)
-            or not isinstance(initial_capital, numbers.Real)
-            or not math.isfinite(initial_capital)
-            or initial_capital <= 0
-        ):
+        try:
+            capital = math.nan if isinstance(initial_capital, bool | str) else float(initial_capital)
+        except (TypeError, ValueError):
+            capital = math.nan
+        if not (math.isfinite(capital) and capital > 0):
             raise ConfigError(f"initial_capital must be a positive number, got {initial_capital!r}")
-        self.initial_capital = float(initial_capital)
+        self.initial_capital = capital
         self.config = config if config is not None else load_config()
         self.monitor = RiskMonitor(self.config.risk, groups)
 
