@@ -153,7 +153,9 @@ class ExperimentTracker:
         """Store the measured (``complete``) trials of a search as runs of kind ``trial``, in one transaction:
         parameters, metrics, costs, data and code version, the train dates, the study, timing; no artifacts (a
         trial is reproduced in full with ``ResearchManager.reproduce``). Returns the run ids, aligned with
-        ``records`` (None for a pruned or duplicate trial). Mirrored to MLflow like :meth:`log`."""
+        ``records`` (None for a pruned or duplicate trial). Idempotent: a set the study already holds a trial run
+        of (a grid search run again, a trial retried) gets that run's id, not a second run. New runs are mirrored
+        to MLflow like :meth:`log`."""
         started_at = dt.datetime.now(dt.UTC)
         common = {
             "kind": "trial",
@@ -171,22 +173,31 @@ class ExperimentTracker:
             "started_at": started_at,
         }
         ids: list[int | None] = []
+        new: set[int] = set()
         with write(self.engine) as conn:
+            stored = conn.execute(
+                select(s.runs.c.parameters, s.runs.c.id).where(
+                    s.runs.c.kind == "trial", s.runs.c.study == info.study_name, s.runs.c.strategy == info.strategy_name
+                )
+            ).all()
+            known: dict[str, int] = {parameters: run_id for parameters, run_id in stored}
             for record in records:
-                if record.state != "complete":
-                    ids.append(None)
+                parameters = json.dumps(record.parameters, sort_keys=True, default=str)
+                if record.state != "complete" or parameters in known:
+                    ids.append(known.get(parameters) if record.state == "complete" else None)
                     continue
                 values = common | {
-                    "parameters": json.dumps(record.parameters, sort_keys=True, default=str),
+                    "parameters": parameters,
                     "metrics": json.dumps({k: _json_number(v) for k, v in record.metrics.items()}),
                     "duration_s": record.duration_s,
                 }
                 key = conn.execute(insert(s.runs).values(**values)).inserted_primary_key
                 assert key is not None
-                ids.append(int(key[0]))
+                ids.append(known.setdefault(parameters, int(key[0])))
+                new.add(int(key[0]))
         if self.mirror is not None:
             for record, run_id in zip(records, ids, strict=True):
-                if run_id is None:
+                if run_id is None or run_id not in new:
                     continue
                 try:
                     self.mirror.log_trial(

@@ -127,3 +127,13 @@ def test_an_unusable_mlflow_uri_fails_tracked_runs_in_one_line_and_spares_untrac
     assert untracked.run_id is None
     with pytest.raises(ConfigError, match="mlflow_tracking_uri = foo://nowhere: MLflow cannot use it"):
         research.backtest_strategy("equal_weight", data)
+
+
+def test_a_grid_search_run_again_does_not_store_its_trials_twice(manager: DataManager, data: pd.DataFrame) -> None:
+    research = ResearchManager(manager.config)
+    first = research.optimize_parameters("ma_crossover_fast_slow", data, SPACE, method="grid", walk_forward_folds=0)
+    runs = len(research.list_runs(limit=1000))
+    again = research.optimize_parameters("ma_crossover_fast_slow", data, SPACE, method="grid", walk_forward_folds=0)
+    assert len(research.list_runs(limit=1000)) == runs
+    assert again.trials["run_id"].tolist() == first.trials["run_id"].tolist()
+    assert again.best_run_id == first.best_run_id
