@@ -157,19 +157,13 @@ def _parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
-    from ravenshire.research import ResearchManager
     from ravenshire.research.strategies import check_parameters, get_strategy
 
     # Everything the user typed is checked before any data is fetched or anything is written.
     spec = get_strategy(args.strategy)
     params = check_parameters(spec, _parse_params(args.param or []))
     costs = _costs(args)
-    manager = _manager()
-    if args.version:
-        data = _version_slice(manager, args.version, args.start, args.end)
-    else:
-        data = manager.get_market_data(args.symbols, args.start, args.end)
-    research = ResearchManager(manager.config, engine=manager.engine, track=not args.no_track)
+    research, data = _research_on(args)
     result = research.backtest_strategy(
         spec.name, data, params, costs=costs, initial_capital=args.capital, risk_free=args.risk_free
     )
@@ -217,7 +211,6 @@ def _costs(args: argparse.Namespace) -> Any:
 
 def _cmd_optimize(args: argparse.Namespace) -> int:
     from ravenshire.errors import ConfigError
-    from ravenshire.research import ResearchManager
     from ravenshire.research.strategies import get_strategy
     from ravenshire.research.sweep import parse_space
 
@@ -239,12 +232,7 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     from ravenshire.research.metrics import per_period_rate
 
     per_period_rate(args.risk_free)
-    manager = _manager()
-    if args.version:
-        data = _version_slice(manager, args.version, args.start, args.end)
-    else:
-        data = manager.get_market_data(args.symbols, args.start, args.end)
-    research = ResearchManager(manager.config, engine=manager.engine, track=not args.no_track)
+    research, data = _research_on(args)
     if not args.json and not args.verbose:
         import optuna
 
@@ -309,6 +297,19 @@ def _print_optimization(result: Any) -> None:
                 f"  fold {row['fold']}: test {row['test_start']}..{row['test_end']}  {chosen}  "
                 f"in {row['in_sample']:.4g} → out {row['out_of_sample']:.4g}"
             )
+
+
+def _research_on(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The research manager on the CLI's store and the market data ``--version`` or ``--symbols/--start/--end``
+    name (fetched if missing)."""
+    from ravenshire.research import ResearchManager
+
+    manager = _manager()
+    if args.version:
+        data = _version_slice(manager, args.version, args.start, args.end)
+    else:
+        data = manager.get_market_data(args.symbols, args.start, args.end)
+    return ResearchManager(manager.config, engine=manager.engine, track=not args.no_track), data
 
 
 def _version_slice(manager: Any, version_id: str, start: str | None, end: str | None) -> Any:

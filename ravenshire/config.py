@@ -21,7 +21,7 @@ import difflib
 import os
 import re
 import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -78,16 +78,10 @@ class StrategyConfig:
 
 def _parse_sectors(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for item in (p.strip() for p in text.replace("\n", ",").split(",")):
-        if not item:
-            continue
-        symbol, sep, sector = (x.strip() for x in item.partition(":"))
-        if not sep or not symbol or not sector:
-            raise ValueError(f"{item!r} is not SYMBOL:SECTOR")
-        key = parse_symbols(symbol)[0]
-        if key in out:
-            raise ValueError(f"{key} is given a sector twice")
-        out[key] = sector
+    for symbol, sector in _symbol_pairs(text, "SECTOR"):
+        if symbol in out:
+            raise ValueError(f"{symbol} is given a sector twice")
+        out[symbol] = sector
     return out
 
 
@@ -136,17 +130,24 @@ def parse_symbols(text: str) -> tuple[str, ...]:
     return symbols
 
 
-def _parse_symbol_sources(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _symbol_pairs(text: str, what: str) -> Iterator[tuple[str, str]]:
+    """``SYMBOL:VALUE`` items separated by commas or new lines → (upper-case symbol, value); ValueError names a
+    malformed item."""
     for item in (p.strip() for p in text.replace("\n", ",").split(",")):
         if not item:
             continue
-        symbol, sep, source = (x.strip() for x in item.partition(":"))
-        if not sep or not symbol or not source:
-            raise ValueError(f"{item!r} is not SYMBOL:SOURCE")
+        symbol, sep, value = (x.strip() for x in item.partition(":"))
+        if not sep or not symbol or not value:
+            raise ValueError(f"{item!r} is not SYMBOL:{what}")
+        yield parse_symbols(symbol)[0], value
+
+
+def _parse_symbol_sources(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for symbol, source in _symbol_pairs(text, "SOURCE"):
         if source not in DATA_SOURCES:
             raise ValueError(f"source {source!r} for {symbol} is not one of {', '.join(DATA_SOURCES)}")
-        out[parse_symbols(symbol)[0]] = source
+        out[symbol] = source
     return out
 
 

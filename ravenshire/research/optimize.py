@@ -57,7 +57,7 @@ from ravenshire.research import metrics as m
 from ravenshire.research.engine import Costs, _check_run_args, backtest
 from ravenshire.research.significance import DeflatedSharpe, deflated_sharpe_ratio
 from ravenshire.research.strategies import STRATEGIES, ParamSpec, StrategySpec, check_parameters
-from ravenshire.research.sweep import METRIC_COLUMNS, NO_COSTS, grid, parse_space, run_sweep
+from ravenshire.research.sweep import METRIC_COLUMNS, NO_COSTS, AllSetsRefusedError, grid, parse_space, run_sweep
 
 __all__ = [
     "MINIMISED",
@@ -299,16 +299,8 @@ def _order(values: np.ndarray, objective: str) -> np.ndarray:
 
 def slice_metrics(returns: np.ndarray, risk_free: float = 0.0) -> dict[str, float]:
     """The :data:`METRIC_COLUMNS` of the returns ``returns`` (every value counts), as a dict."""
-    r = np.asarray(returns, dtype="float64")
-    return {
-        "total_return": float(m.total_return(r)),
-        "cagr": float(m.cagr(r)),
-        "volatility": float(m.annual_volatility(r)),
-        "sharpe_ratio": float(m.sharpe_ratio(r, risk_free)),
-        "sortino_ratio": float(m.sortino_ratio(r, risk_free)),
-        "max_drawdown": float(m.max_drawdown(r)),
-        "calmar_ratio": float(m.calmar_ratio(r)),
-    }
+    values = m.headline_metrics(np.asarray(returns, dtype="float64")[None, :], risk_free)
+    return {column: float(values[name][0]) for column, name in zip(METRIC_COLUMNS, m.HEADLINE_METRICS, strict=True)}
 
 
 def _net_returns(
@@ -328,12 +320,8 @@ def _measure_sets(
     """``run_sweep`` rows (indexed by position in ``sets``) and the refused sets."""
     try:
         frame = run_sweep(spec, data, sets, costs, risk_free, initial_capital=capital)
-    except ConfigError as exc:
-        # run_sweep refuses a sweep whose every set the strategy refused; here that is a result, not an error
-        if "were refused by strategy" not in str(exc):
-            raise
-        refused = [{"set": i, "params": check_parameters(spec, s), "reason": str(exc)} for i, s in enumerate(sets)]
-        return pd.DataFrame(columns=[*spec.params, *METRIC_COLUMNS]), refused
+    except AllSetsRefusedError as exc:  # a sweep error; for a search, a result (every set pruned, with its reason)
+        return pd.DataFrame(columns=[*spec.params, *METRIC_COLUMNS]), exc.skipped
     return frame, list(frame.attrs.get("skipped", []))
 
 

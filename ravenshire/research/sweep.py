@@ -71,7 +71,16 @@ from ravenshire.research.strategies import (
     get_strategy,
 )
 
-__all__ = ["MAX_SETS", "METRIC_COLUMNS", "NO_COSTS", "WORKERS", "grid", "parse_space", "run_sweep"]
+__all__ = [
+    "MAX_SETS",
+    "METRIC_COLUMNS",
+    "NO_COSTS",
+    "WORKERS",
+    "AllSetsRefusedError",
+    "grid",
+    "parse_space",
+    "run_sweep",
+]
 
 #: The default cap on the number of parameter sets in one grid.
 MAX_SETS = 100_000
@@ -223,6 +232,15 @@ def grid(space: Mapping[str, Sequence[Any]], max_sets: int = MAX_SETS) -> list[d
 _PERIODS = 252
 
 _Source = WeightsBuilder | ConfigError
+
+
+class AllSetsRefusedError(ConfigError):
+    """Every parameter set of a sweep was refused by the strategy; ``skipped`` lists them with their reasons (as
+    ``df.attrs["skipped"]`` would have)."""
+
+    def __init__(self, message: str, *, skipped: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.skipped = skipped
 
 
 def _checked_sets(spec: StrategySpec, param_sets: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -391,10 +409,12 @@ def run_sweep(
 
     rows = [position for r in results for position in r.rows]
     refused = [pair for r in results for pair in r.skipped]
+    skipped = [{"set": position, "params": checked[position], "reason": reason} for position, reason in refused]
     if not rows:
         reasons = "; ".join(sorted({reason for _, reason in refused})[:3])
-        raise ConfigError(f"all {len(checked)} parameter sets were refused by strategy {spec.name!r}: {reasons}")
-    skipped = [{"set": position, "params": checked[position], "reason": reason} for position, reason in refused]
+        raise AllSetsRefusedError(
+            f"all {len(checked)} parameter sets were refused by strategy {spec.name!r}: {reasons}", skipped=skipped
+        )
     frame = pd.DataFrame([checked[position] for position in rows], index=pd.Index(rows, name="set"))
     measured = [r.metrics for r in results if r.metrics is not None]
     for column, name in zip(METRIC_COLUMNS, m.HEADLINE_METRICS, strict=True):
