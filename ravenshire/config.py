@@ -110,12 +110,29 @@ def _broker(value: str) -> str:
     return value
 
 
+def _account_id(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", value):
+        raise ValueError("an account id is 1–64 letters, digits, '_', '.' or '-'")
+    return value
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ExecutionConfig:
     """``[EXECUTION]``: where orders go. Paper trading is the default and the only broker for now."""
 
     broker: str = _setting("paper", "broker adapter", choices=("paper",), check=_broker)
-    account_id: str = _setting("PAPER-001", "account identifier (not a secret)")
+    account_id: str = _setting("PAPER-001", "account identifier (not a secret)", check=_account_id)
+    initial_cash: float = _setting(100_000.0, "cash the paper account starts with", minimum=1.0, maximum=1e12)
+    commission_bps: float = _setting(1.0, "commission, basis points of traded value", minimum=0.0, maximum=1000.0)
+    min_commission: float = _setting(1.0, "smallest commission of one fill, in currency", minimum=0.0, maximum=1e6)
+    slippage_bps: float = _setting(
+        5.0, "slippage of a market order, basis points against the trader", minimum=0.0, maximum=1000.0
+    )
+    max_volume_fraction: float = _setting(
+        0.0, "largest fraction of a bar's volume one order may fill (0 = no cap)", minimum=0.0, maximum=1.0
+    )
+    allow_short: bool = _setting(False, "allow selling more than is held")
+    live_trading: bool = _setting(False, "send orders to a live broker (needs a live adapter; paper ignores it)")
 
 
 def parse_symbols(text: str) -> tuple[str, ...]:

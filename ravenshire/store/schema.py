@@ -32,13 +32,25 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "accounts",
     "bars",
+    "cash_ledger",
     "data_versions",
     "demo_regimes",
+    "drift_events",
+    "drift_observations",
+    "drift_states",
+    "equity_snapshots",
+    "feature_drift",
     "fetched_ranges",
     "fetches",
+    "fills",
     "instruments",
+    "kill_switch_events",
     "metadata",
+    "order_events",
+    "orders",
+    "positions",
     "run_artifacts",
     "runs",
     "series",
@@ -209,4 +221,195 @@ run_artifacts = Table(
     Column("name", String(32), primary_key=True),  # returns | equity | positions | trades
     Column("format", String(16), nullable=False),  # parquet
     Column("payload", LargeBinary, nullable=False),
+)
+
+
+# --------------------------------------------------------------------------- execution: the ledger
+# Fills are the record; positions and cash are balances kept in the same transaction as each fill, so a
+# reconciliation can recompute them from the fills. Quantities are shares (floats: fractional shares exist);
+# prices and money are in the account's currency.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(64), primary_key=True),  # [EXECUTION] account_id
+    Column("broker", String(32), nullable=False),
+    Column("currency", String(8), nullable=False),
+    Column("initial_cash", Float, nullable=False),
+    Column("cash", Float, nullable=False),  # balance: initial_cash + Σ cash_ledger.amount
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("client_order_id", String(64), nullable=False),  # the idempotency key
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(4), nullable=False),  # BUY | SELL
+    Column("quantity", Float, nullable=False),
+    Column("order_type", String(8), nullable=False),  # market | limit
+    Column("limit_price", Float),
+    Column("status", String(16), nullable=False),  # new | accepted | partially_filled | filled | rejected | cancelled
+    Column("filled_quantity", Float, nullable=False),
+    Column("avg_fill_price", Float),
+    Column("reason", Text),  # why rejected or cancelled
+    Column("origin", String(16), nullable=False),  # api | cli | ui | agent | scheduler
+    Column("cycle_id", String(64)),  # the agent cycle that sent it
+    Column("broker", String(32), nullable=False),
+    Column("broker_order_id", String(64)),
+    Column("last_bar_date", Integer),  # YYYYMMDD of the newest bar the order was checked against
+    Column("is_demo", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("account", "client_order_id"),
+    Index("ix_orders_account_status", "account", "status"),
+)
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("status", String(16), nullable=False),  # the status entered
+    Column("filled_quantity", Float, nullable=False),
+    Column("reason", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("account", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("quantity", Float, nullable=False),  # > 0
+    Column("price", Float, nullable=False),  # what was paid or received per share, slippage included
+    Column("commission", Float, nullable=False),  # ≥ 0, in currency
+    Column("slippage", Float, nullable=False),  # cost of slippage in currency (already in price), for reports
+    Column("bar_date", Integer, nullable=False),  # YYYYMMDD of the bar it filled against
+    Column("is_demo", Boolean, nullable=False),
+    Column("filled_at", DateTime(timezone=True), nullable=False),
+    Index("ix_fills_account_symbol", "account", "symbol", "id"),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("account", String(64), ForeignKey("accounts.id"), primary_key=True),
+    Column("symbol", String(32), primary_key=True),
+    Column("quantity", Float, nullable=False),  # signed: < 0 is short; Σ signed fill quantities
+    Column("last_fill_id", Integer, ForeignKey("fills.id")),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+cash_ledger = Table(
+    "cash_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # fill | deposit | withdrawal
+    Column("amount", Float, nullable=False),  # signed: + cash in; a fill's is ∓ quantity·price − commission
+    Column("balance", Float, nullable=False),  # the account's cash after this entry
+    Column("fill_id", Integer, ForeignKey("fills.id")),
+    Column("note", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_cash_ledger_account", "account", "id"),
+)
+
+# The trading halt: its state is the newest row. Set and cleared by a person (CLI, UI) or set by the system
+# (a drawdown-limit breach); the rows are the audit trail.
+kill_switch_events = Table(
+    "kill_switch_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("active", Boolean, nullable=False),  # True: trading halted from here on
+    Column("actor", String(64), nullable=False),  # who: a user name, "risk" for the automatic halt
+    Column("reason", Text, nullable=False),
+    Column("automatic", Boolean, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+equity_snapshots = Table(
+    "equity_snapshots",
+    metadata,
+    Column("account", String(64), ForeignKey("accounts.id"), primary_key=True),
+    Column("date", Integer, primary_key=True),  # YYYYMMDD business date of the marks
+    Column("equity", Float, nullable=False),
+    Column("cash", Float, nullable=False),
+    Column("long_value", Float, nullable=False),
+    Column("short_value", Float, nullable=False),  # ≤ 0
+    Column("gross_exposure", Float, nullable=False),  # (long − short) / equity
+    Column("net_exposure", Float, nullable=False),  # (long + short) / equity
+    Column("realized_pnl", Float, nullable=False),  # since inception, commissions deducted
+    Column("unrealized_pnl", Float, nullable=False),
+    Column("daily_pnl", Float, nullable=False),
+    Column("peak_equity", Float, nullable=False),
+    Column("drawdown", Float, nullable=False),  # 1 − equity / peak_equity
+    Column("n_positions", Integer, nullable=False),
+    Column("is_demo", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# --------------------------------------------------------------------------- execution: drift detection
+drift_states = Table(
+    "drift_states",
+    metadata,
+    Column("subject", String(64), primary_key=True),  # what is watched (a strategy's name)
+    Column("state", Text, nullable=False),  # JSON: DriftDetectorState.to_dict()
+    Column("steps", Integer, nullable=False),
+    Column("last_date", Integer),  # YYYYMMDD of the last return fed
+    Column("reference_run_id", Integer, ForeignKey("runs.id")),  # the backtest it is compared with, when stored
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+drift_observations = Table(
+    "drift_observations",
+    metadata,
+    Column("subject", String(64), primary_key=True),
+    Column("step", Integer, primary_key=True),  # 1-based, as the detector counts
+    Column("date", Integer),  # YYYYMMDD of the return, when given
+    Column("value", Float, nullable=False),  # the live return fed
+    Column("statistics", Text, nullable=False),  # JSON: detector → {statistic, threshold, ...} after the update
+    Column("drift", Boolean, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+drift_events = Table(
+    "drift_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject", String(64), nullable=False),  # the strategy, or the model for input drift
+    Column("detector", String(16), nullable=False),  # cusum | page_hinkley | ks | psi
+    Column("feature", String(64)),  # the feature, for input drift
+    Column("statistic", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("window", Integer, nullable=False),
+    Column("step", Integer),
+    Column("date", Integer),  # YYYYMMDD
+    Column("direction", String(8), nullable=False),  # up | down | shape
+    Column("severity", String(8), nullable=False),  # alarm | warning
+    Column("p_value", Float),
+    Column("message", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_drift_events_subject", "subject", "id"),
+)
+
+feature_drift = Table(
+    "feature_drift",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(64), nullable=False),  # e.g. "regime"
+    Column("date", Integer, nullable=False),  # YYYYMMDD the current sample ends
+    Column("feature", String(64), nullable=False),
+    Column("psi", Float, nullable=False),
+    Column("verdict", String(16), nullable=False),  # stable | moderate | shifted
+    Column("n_reference", Integer, nullable=False),
+    Column("n_current", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("model", "date", "feature"),
 )

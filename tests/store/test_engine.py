@@ -112,13 +112,16 @@ def test_runs_made_before_0003_get_their_built_in_from_their_name(tmp_path: Path
 
 
 def test_a_store_with_its_revision_in_alembic_version_is_adopted(tmp_path: Path) -> None:
+    from alembic import command
+
+    from ravenshire.store.engine import _alembic_config
+
     url = f"sqlite:///{tmp_path / 's.db'}"
-    with init_db(url).begin() as conn:  # make it look like a store from before the move, one migration behind
+    with write(init_db(url)) as conn:  # make it a store from before the move, at revision 0001
+        command.downgrade(_alembic_config(conn), "0001")
         conn.exec_driver_sql(f"DROP TABLE {VERSION_TABLE}")
         conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
         conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('0001')")
-        conn.exec_driver_sql("DROP TABLE run_artifacts")
-        conn.exec_driver_sql("DROP TABLE runs")
     engine = init_db(url)
     assert current_revision(engine) == head_revision()
     with engine.connect() as conn:
