@@ -70,7 +70,9 @@ Model-input drift: :func:`population_stability_index` per feature, read as < 0.1
 State and events: every detector's state is a frozen dataclass (parameters, the reference where needed and the
 accumulators) with ``to_dict()`` / ``from_dict()`` (JSON-safe: floats survive a JSON round trip exactly), so
 :meth:`DriftDetector.restore` continues exactly where it was. Every detection is a :class:`DriftEvent` (detector,
-statistic, threshold, window, step, time, direction, message) for the store to persist.
+statistic, threshold, window, step, time, direction, message) for the store to persist; between detections
+:meth:`DriftDetector.statistics` gives each detector's current statistic and threshold (the store records them
+after every update: :mod:`ravenshire.execution.drift_store`).
 
 Why a loop: the detectors are recursions in time (each ``S_t`` needs ``S_{t−1}`` and the reset rule), so ``update``
 takes one value and ``update_many`` loops over a batch — these are live daily returns, one a day. The recursion is
@@ -86,6 +88,7 @@ return is a data problem to fix, never a day the detector skips silently); a dat
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -559,6 +562,13 @@ def _sides(direction: str) -> tuple[bool, bool]:
     return direction != "down", direction != "up"
 
 
+def _largest_side(sides: Mapping[str, tuple[float, int]], direction: str) -> tuple[float, int]:
+    """(statistic, window) of the larger watched side; ``sides`` maps "up"/"down" to (statistic, window)."""
+    watch_up, watch_down = _sides(direction)
+    watched = [sides[side] for side, on in (("up", watch_up), ("down", watch_down)) if on]
+    return max(watched, key=lambda pair: pair[0])
+
+
 @dataclass
 class _PHArrays:
     n: IntArray
@@ -645,6 +655,18 @@ class PageHinkley(_OnlineDetector[_PHArrays]):
                 f"{self.threshold:g} over the last {window} observations (δ = {self.delta:g})"
             ),
         )
+
+    def statistics(self) -> dict[str, float]:
+        """The test's current figures (after the last update, so after any reset): ``up`` = PH⁺ and ``down`` = PH⁻
+        (units of the values fed), ``statistic`` the larger of the watched sides, ``threshold`` λ, ``window`` the
+        observations since that side's change-point estimate (what an alarm now would report) and ``n`` the
+        observations since the last reset (no alarm while ``n < min_samples``)."""
+        s = self._arrays
+        n = int(s.n[0])
+        up, down = float(s.up[0] - s.up_min[0]), float(s.down_max[0] - s.down[0])
+        sides = {"up": (up, n - int(s.up_min_at[0])), "down": (down, n - int(s.down_max_at[0]))}
+        stat, window = _largest_side(sides, self.direction)
+        return {"statistic": stat, "threshold": self.threshold, "up": up, "down": down, "window": window, "n": n}
 
     def state(self) -> PageHinkleyState:
         s = self._arrays
@@ -761,6 +783,16 @@ class Cusum(_OnlineDetector[_CusumArrays]):
             ),
         )
 
+    def statistics(self) -> dict[str, float]:
+        """The test's current figures (after the last update, so after any reset), in σ units: ``up`` = S⁺ and
+        ``down`` = S⁻, ``statistic`` the larger of the watched sides, ``threshold`` h, and ``window`` the run of
+        that side since it last left zero (what an alarm now would report)."""
+        s = self._arrays
+        up, down = float(s.pos[0]), float(s.neg[0])
+        sides = {"up": (up, int(s.n_pos[0])), "down": (down, int(s.n_neg[0]))}
+        stat, window = _largest_side(sides, self.direction)
+        return {"statistic": stat, "threshold": self.h, "up": up, "down": down, "window": window}
+
     def state(self) -> CusumState:
         s = self._arrays
         return CusumState(
@@ -811,6 +843,13 @@ def ks_statistic(reference: Any, windows: Any) -> FloatArray:
     return np.maximum(right, left).max(axis=1)
 
 
+@functools.lru_cache(maxsize=64)
+def _ks_critical_value(alpha: float, n_eff: float) -> float:
+    """``kstwo.isf(alpha, n_eff)``, cached: it costs ~35 ms, and a restored detector (one per stored check) needs it
+    again for the same sizes."""
+    return float(kstwo.isf(alpha, n_eff))
+
+
 @dataclass
 class _KSArrays:
     buf: FloatArray  # (series, window): a ring buffer, position count % window is the oldest value when full
@@ -837,7 +876,7 @@ class KSWindowTest(_OnlineDetector[_KSArrays]):
         self.reference.flags.writeable = False
         n, m = float(max(ref.size, self.window)), float(min(ref.size, self.window))
         self._n_eff = float(np.round(n * m / (n + m)))  # as scipy's ks_2samp(method="asymp")
-        self.critical_value = float(kstwo.isf(self.alpha, self._n_eff))
+        self.critical_value = _ks_critical_value(self.alpha, self._n_eff)
         self._ref_mean = float(self.reference.mean())  # of the sorted values: the same after a restore
         self._ref_std = float(self.reference.std(ddof=1))
         super().__init__()
@@ -889,6 +928,16 @@ class KSWindowTest(_OnlineDetector[_KSArrays]):
                 f"{std / self._ref_std:.2f}× the reference's"
             ),
         )
+
+    def statistics(self) -> dict[str, float]:
+        """The test's current figures: ``statistic`` the distance ``D`` of the values in the window so far against
+        the reference (NaN when the window is empty, as after an alarm; while it is only partly filled ``D`` is
+        shown but not tested), ``threshold`` ``D_crit`` (of a full window), ``fill`` the values in the window and
+        ``window`` its size."""
+        s = self._arrays
+        fill = min(int(s.count[0]), self.window)
+        stat = float(ks_statistic(self.reference, s.buf[0, :fill])[0]) if fill else math.nan
+        return {"statistic": stat, "threshold": self.critical_value, "fill": fill, "window": self.window}
 
     def state(self) -> KSWindowState:
         s = self._arrays
@@ -1074,6 +1123,13 @@ class DriftDetector:
             out["ks"] = self.ks.scan(arr)
         out["any"] = np.logical_or.reduce(list(out.values()))
         return out
+
+    def statistics(self) -> dict[str, dict[str, float]]:
+        """Each detector's current figures after the last update, by name (see ``statistics()`` of
+        :class:`PageHinkley`, :class:`Cusum` and :class:`KSWindowTest`): every one has ``statistic`` and
+        ``threshold`` (in the units of its events; an alarm is ``statistic > threshold``, which the reset after an
+        alarm brings back down) and ``window``. JSON-safe except KS's NaN ``statistic`` while its window is empty."""
+        return {name: det.statistics() for name, det in self.detectors.items()}
 
     def state(self) -> DriftDetectorState:
         """Everything needed to continue after a restart (JSON-safe through ``to_dict()``)."""

@@ -407,7 +407,7 @@ feature_drift = Table(
     Column("date", Integer, nullable=False),  # YYYYMMDD the current sample ends
     Column("feature", String(64), nullable=False),
     Column("psi", Float, nullable=False),
-    Column("verdict", String(16), nullable=False),  # stable | moderate | shifted
+    Column("verdict", String(16), nullable=False),  # stable | moderate | shift (psi_verdict)
     Column("n_reference", Integer, nullable=False),
     Column("n_current", Integer, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),

@@ -1,0 +1,765 @@
+"""``ExecutionManager``: Layer 4's front door (the seed's ``execute_trade``, ``get_performance_metrics`` and
+``check_for_drift``).
+
+An order's path (:meth:`ExecutionManager.execute_trade`), in one write transaction for the paper broker:
+
+1. Idempotency: an order with the same ``client_order_id`` in the account is returned as it is (a request that
+   differs from the stored one is refused). Nothing new is written.
+2. Pre-trade checks, in this order; the first that fails rejects the order (stored ``new → rejected`` with the
+   reason; it never reaches the broker):
+
+   - the kill switch is on;
+   - the drawdown from the equity peak has reached ``[RISK] max_drawdown``: the kill switch is set (automatic)
+     in the same transaction;
+   - the quantity is not a positive number;
+   - the symbol has no stored price (unknown to the store);
+   - a buy needs more cash than is free: ``q·p + commission > cash − reserved`` where ``p`` is the limit, or
+     the latest close moved by the slippage for a market order, and ``reserved`` prices the working buy orders
+     the same way (a cash account: no margin);
+   - with ``[EXECUTION] allow_short = false``, a sell of more than is held net of working sell orders;
+   - ``[RISK]`` limits after the trade, counting working orders, for a trade that INCREASES exposure (a trade
+     that reduces a position is never blocked by them): ``|position·p| / equity ≤ max_position_weight`` and
+     ``gross / equity ≤ max_leverage`` (gross = Σ|position·close|). The VaR limit is the Sentinel's portfolio
+     check, not a per-order one.
+3. The broker: the paper broker answers at once (:mod:`ravenshire.execution.broker`); the order becomes
+   ``accepted`` or ``rejected`` and each execution is booked (:func:`ravenshire.execution.ledger.book_new_order`:
+   fill, position, cash and cash-ledger row together).
+
+Working orders (a resting limit, what a volume cap left) are advanced by :meth:`ExecutionManager.process_open_orders`
+as newer bars arrive (the daily data cycle calls it).
+
+Equity is ``cash + Σ position·close`` at the latest stored closes (raw, unadjusted); the drawdown's peak is the
+largest of the initial cash and every stored daily snapshot's equity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, func, select
+
+from ravenshire.config import Config, load_config
+from ravenshire.errors import ConfigError
+from ravenshire.execution import ledger
+from ravenshire.execution.broker import Bar, Broker, BrokerReply, commission_for, make_broker
+from ravenshire.execution.killswitch import (
+    RISK_ACTOR,
+    KillSwitchState,
+    clear_kill_switch,
+    current_state,
+    record_event,
+    set_kill_switch,
+)
+from ravenshire.execution.ledger import Account, ReconciliationReport
+from ravenshire.execution.market import StoreBars
+from ravenshire.execution.orders import (
+    Order,
+    OrderStatus,
+    is_positive_number,
+    parse_order_type,
+    parse_side,
+)
+from ravenshire.store import init_db, read, write
+from ravenshire.store import schema as s
+from ravenshire.store.bulk import upsert_statement
+from ravenshire.store.dates import date_key, from_date_keys
+
+__all__ = ["ExecutionManager"]
+
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+_SYMBOL = re.compile(r"^[A-Z0-9^][A-Z0-9.\-^=]{0,19}$")
+ORIGINS = ("api", "cli", "ui", "agent", "scheduler")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+@dataclasses.dataclass
+class _Book:
+    """What the pre-trade checks see, kept current through a basket of orders in one transaction: cash,
+    positions, working orders, the latest bars, the equity peak and the kill switch."""
+
+    account: Account
+    cash: float
+    positions: dict[str, float]
+    working: list[tuple[str, str, float, float | None]]
+    bars: dict[str, Bar | None]
+    peak: float
+    switch: KillSwitchState
+
+    @property
+    def equity(self) -> float:
+        return self.cash + sum(
+            q * b.close for sym, q in self.positions.items() if (b := self.bars.get(sym)) is not None
+        )
+
+    @property
+    def drawdown(self) -> float:
+        return 0.0 if self.peak <= 0 else max(0.0, 1.0 - self.equity / self.peak)
+
+    def value(self, symbol: str, quantity: float) -> float:
+        bar = self.bars.get(symbol)
+        return 0.0 if bar is None else quantity * bar.close
+
+    def pending(self) -> dict[tuple[str, str], float]:
+        """(symbol, side) → shares still to fill on working orders."""
+        out: dict[tuple[str, str], float] = {}
+        for sym, side, remaining, _ in self.working:
+            out[(sym, side)] = out.get((sym, side), 0.0) + remaining
+        return out
+
+    def record(self, plan: ledger.PlannedOrder) -> None:
+        """Bring the book up to date with a planned order and its fills."""
+        order = plan.order
+        if plan.booked:
+            self.positions[order.symbol] = self.positions.get(order.symbol, 0.0) + plan.fills_shares()
+            self.cash += plan.fills_cash()
+        if order.is_open:
+            self.working.append((order.symbol, order.side, order.remaining, order.limit_price))
+
+
+class ExecutionManager:
+    """Orders, the ledger, live performance, the kill switch and drift checks of one account.
+
+    Parameters
+    ----------
+    config:
+        The configuration; default :func:`ravenshire.config.load_config`. ``[EXECUTION]`` names the broker, the
+        account and the cost model; ``[RISK]`` gives the pre-trade limits.
+    engine:
+        The store's engine; default ``init_db(config.store_url)``.
+    broker:
+        A :class:`~ravenshire.execution.broker.Broker`; default the one ``[EXECUTION] broker`` names (paper).
+        A live broker is refused unless ``[EXECUTION] live_trading = true``.
+    origin:
+        Who sends orders through this manager, stored with each: ``api``, ``cli``, ``ui``, ``agent``,
+        ``scheduler``.
+    now:
+        A clock (UTC) for the stored times; default the system clock. Tests pin it.
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        engine: Engine | None = None,
+        broker: Broker | None = None,
+        origin: str = "api",
+        now: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.config = config if config is not None else load_config()
+        self.engine = engine or init_db(self.config.store_url, busy_timeout_ms=self.config.store.busy_timeout_ms)
+        if origin not in ORIGINS:
+            raise ConfigError(f"origin must be one of {', '.join(ORIGINS)}, got {origin!r}")
+        self.origin = origin
+        self._now = now or _utcnow
+        self.bars = StoreBars(self.engine, self.config)
+        self.broker: Broker = broker or make_broker(self.config.execution, self.bars.latest, self.bars.bars_after)
+        if self.broker.live and not self.config.execution.live_trading:
+            raise ConfigError(
+                f"broker {self.broker.name} trades live; set [EXECUTION] live_trading = true to allow it "
+                "(paper trading is the default)"
+            )
+        self.account_id = self.config.execution.account_id
+        self._drift: Any = None
+
+    # ------------------------------------------------------------------ orders
+    def execute_trade(
+        self,
+        symbol: str,
+        side: str,
+        quantity: float,
+        price: float | None = None,
+        order_type: str | None = None,
+        client_order_id: str | None = None,
+        *,
+        cycle_id: str | None = None,
+        origin: str | None = None,
+    ) -> Order:
+        """Check, send and book one order; returns it as stored (look at ``status`` and ``reason``).
+
+        Parameters
+        ----------
+        symbol, side, quantity:
+            What to trade: ``side`` is BUY or SELL, ``quantity`` a number of shares (> 0; a non-positive one is
+            stored as rejected).
+        price, order_type:
+            ``order_type`` is ``"market"`` or ``"limit"``; when omitted, a given ``price`` makes it a limit order
+            at that price (the seed's call), no price a market order.
+        client_order_id:
+            The idempotency key (1–64 of letters, digits, ``_.:-``): submitting it again returns the first order
+            and creates nothing. Default a fresh random id.
+        cycle_id:
+            The agent cycle the order belongs to, stored with it.
+        origin:
+            Overrides the manager's origin for this order.
+
+        Raises
+        ------
+        ConfigError
+            The request cannot be an order at all (side, type, price, symbol format, id), or the
+            ``client_order_id`` was used for a different order.
+        """
+        request = self._request(symbol, side, quantity, price, order_type, client_order_id, cycle_id, origin)
+        return self._execute([request])[0]
+
+    def execute_trades(self, orders: Sequence[Mapping[str, Any]]) -> list[Order]:
+        """A basket of orders (each a mapping of :meth:`execute_trade`'s arguments) checked and booked in ONE
+        transaction, in the given order: each order's checks see the cash, positions and working orders the
+        earlier ones left. All are validated before anything is written; the orders are returned in the same
+        order. This is how the agent cycle sends its orders."""
+        allowed = {"symbol", "side", "quantity", "price", "order_type", "client_order_id", "cycle_id", "origin"}
+        requests = []
+        for k, spec in enumerate(orders):
+            if not isinstance(spec, Mapping):
+                raise ConfigError(f"order {k} of the basket is not a mapping of execute_trade's arguments")
+            unknown = sorted(set(spec) - allowed)
+            if unknown:
+                raise ConfigError(f"order {k} of the basket has unknown field(s) {', '.join(unknown)}")
+            try:
+                requests.append(
+                    self._request(*(spec.get(key) for key in ("symbol", "side", "quantity", "price",
+                                                             "order_type", "client_order_id", "cycle_id", "origin")))
+                )  # fmt: skip
+            except ConfigError as exc:
+                raise ConfigError(f"order {k} of the basket: {exc}") from exc
+        ids = [r["client_order_id"] for r in requests]
+        if len(set(ids)) != len(ids):
+            raise ConfigError("the basket uses a client_order_id twice")
+        return self._execute(requests)
+
+    def _execute(self, requests: Sequence[Mapping[str, Any]]) -> list[Order]:
+        """Check and book ``requests`` in one transaction: each is decided in memory against the running book
+        (the paper broker answers at once), then all are written in bulk before the commit."""
+        now = self._now()
+        out: list[Order | None] = [None] * len(requests)
+        unsent: list[int] = []
+        with write(self.engine) as conn:
+            existing = ledger.orders_by_client_ids(conn, self.account_id, [r["client_order_id"] for r in requests])
+            fresh = []
+            for k, request in enumerate(requests):
+                found = existing.get(request["client_order_id"])
+                if found is not None:
+                    self._same_request(found, request)
+                    out[k] = found
+                else:
+                    fresh.append(k)
+            if not fresh:
+                return [o for o in out if o is not None]
+            book = self._book_state(conn, now, [requests[k]["symbol"] for k in fresh])
+            planned: list[ledger.PlannedOrder] = []
+            for k in fresh:
+                request = requests[k]
+                reason, is_demo = self._pre_trade(conn, book, request)
+                values = {**request, "account": self.account_id, "broker": self.broker.name, "is_demo": is_demo}
+                if reason is None and not self.broker.synchronous:
+                    out[k] = ledger.insert_order(
+                        conn, {**values, "reason": None, "broker_order_id": None, "last_bar_date": None}, now
+                    )
+                    book.working.append(
+                        (request["symbol"], request["side"], request["quantity"], request["limit_price"])
+                    )
+                    unsent.append(k)
+                    continue
+                if reason is not None:
+                    plan = ledger.plan_new_order(values, now, reject=reason)
+                else:
+                    plan = ledger.plan_new_order(values, now, reply=self.broker.submit(ledger.draft_order(values, now)))
+                book.record(plan)
+                planned.append(plan)
+            written = iter(ledger.write_new_orders(conn, planned, now))
+            for k in fresh:
+                if out[k] is None:
+                    out[k] = next(written)[0]
+        for k in unsent:  # an asynchronous broker: send what was committed as new
+            order = out[k]
+            assert order is not None
+            out[k] = self._send(order)
+        return [o for o in out if o is not None]
+
+    def _request(
+        self,
+        symbol: Any,
+        side: Any,
+        quantity: Any,
+        price: Any,
+        order_type: Any,
+        client_order_id: Any,
+        cycle_id: Any,
+        origin: Any,
+    ) -> dict[str, Any]:
+        sym = symbol.strip().upper() if isinstance(symbol, str) else None
+        if not sym or not _SYMBOL.match(sym):
+            raise ConfigError(
+                f"symbol must be a ticker such as AAPL (letters, digits, '.', '-', '^', '='), got {symbol!r}"
+            )
+        side_ = parse_side(side)
+        if price is not None and not is_positive_number(price):
+            raise ConfigError(f"price must be a positive number, got {price!r}")
+        kind = parse_order_type(order_type, price)
+        if isinstance(quantity, bool) or not isinstance(quantity, int | float | np.integer | np.floating):
+            raise ConfigError(f"quantity must be a number of shares, got {quantity!r}")
+        qty = float(quantity)
+        if client_order_id is None:
+            cid = uuid.uuid4().hex
+        elif isinstance(client_order_id, str) and _CLIENT_ID.match(client_order_id):
+            cid = client_order_id
+        else:
+            raise ConfigError(f"client_order_id must be 1–64 letters, digits or '_.:-', got {client_order_id!r}")
+        who = self.origin if origin is None else origin
+        if who not in ORIGINS:
+            raise ConfigError(f"origin must be one of {', '.join(ORIGINS)}, got {origin!r}")
+        if cycle_id is not None and (not isinstance(cycle_id, str) or len(cycle_id) > 64):
+            raise ConfigError(f"cycle_id must be text of at most 64 characters, got {cycle_id!r}")
+        return {
+            "client_order_id": cid,
+            "symbol": sym,
+            "side": side_,
+            "quantity": qty,
+            "order_type": kind,
+            "limit_price": None if price is None else float(price),
+            "origin": who,
+            "cycle_id": cycle_id,
+        }
+
+    @staticmethod
+    def _same_request(order: Order, request: Mapping[str, Any]) -> None:
+        differs = [
+            f"{key} {getattr(order, key)!r} ≠ {request[key]!r}"
+            for key in ("symbol", "side", "quantity", "order_type", "limit_price")
+            if getattr(order, key) != request[key]
+        ]
+        if differs:
+            raise ConfigError(
+                f"client_order_id {order.client_order_id} is order {order.id} already, a different order "
+                f"({'; '.join(differs)}); use a new id for a new order"
+            )
+
+    # ------------------------------------------------------------------ pre-trade checks
+    def _book_state(self, conn: Connection, now: dt.datetime, symbols: Sequence[str]) -> _Book:
+        account = ledger.ensure_account(conn, self.config.execution, now)
+        held = ledger.positions(conn, account.id)
+        working = ledger.working_orders(conn, account.id)
+        bars = self.bars.latest_on(conn, sorted(set(held) | set(symbols) | {w[0] for w in working}))
+        snap = s.equity_snapshots
+        peak_snap = conn.execute(select(func.max(snap.c.equity)).where(snap.c.account == account.id)).scalar()
+        book = _Book(
+            account=account,
+            cash=account.cash,
+            positions=held,
+            working=working,
+            bars=bars,
+            peak=account.initial_cash if peak_snap is None else max(account.initial_cash, peak_snap),
+            switch=current_state(conn),
+        )
+        book.peak = max(book.peak, book.equity)
+        return book
+
+    def _auto_halt_armed(self, conn: Connection, state: KillSwitchState) -> bool:
+        """False after a person cleared an AUTOMATIC halt, until a snapshot after the clear shows the drawdown back
+        under the limit (see :mod:`ravenshire.execution.killswitch`). Clearing a halt a person set does not
+        disarm it."""
+        if state.active or state.at is None:
+            return not state.active
+        k = s.kill_switch_events
+        cleared = conn.execute(select(k.c.automatic).order_by(k.c.id.desc()).limit(1).offset(1)).scalar()
+        if not cleared:
+            return True
+        snap = s.equity_snapshots
+        recovered = conn.execute(
+            select(func.count())
+            .select_from(snap)
+            .where(
+                snap.c.account == self.account_id,
+                snap.c.created_at > state.at,
+                snap.c.drawdown < self.config.risk.max_drawdown,
+            )
+        ).scalar_one()
+        return bool(recovered)
+
+    def _halt_on_drawdown(self, conn: Connection, book: _Book) -> KillSwitchState | None:
+        """Set the kill switch when the drawdown has reached ``[RISK] max_drawdown``; returns the new state."""
+        limit = self.config.risk.max_drawdown
+        if book.drawdown < limit:
+            return None
+        state = current_state(conn)
+        if state.active or not self._auto_halt_armed(conn, state):
+            return None
+        reason = f"drawdown {_pct(book.drawdown)} reached [RISK] max_drawdown {_pct(limit)}"
+        return record_event(conn, active=True, actor=RISK_ACTOR, reason=reason, automatic=True, now=self._now())
+
+    def _pre_trade(self, conn: Connection, book: _Book, req: Mapping[str, Any]) -> tuple[str | None, bool]:
+        """The first failed check's reason (None when all pass), and whether the symbol's price is demo data."""
+        symbol, side, qty = req["symbol"], req["side"], req["quantity"]
+        bar = book.bars.get(symbol)
+        is_demo = bool(bar.is_demo) if bar is not None else self.config.is_demo
+        if book.switch.active:
+            return book.switch.message, is_demo
+        halted = self._halt_on_drawdown(conn, book)
+        if halted is not None:
+            book.switch = halted
+            book.working.clear()  # the halt cancelled them
+            return halted.message, is_demo
+        if not (math.isfinite(qty) and qty > 0):
+            return f"quantity must be a positive number of shares, got {qty:g}", is_demo
+        if bar is None:
+            return (
+                f"unknown symbol {symbol}: no stored prices (fetch it first: python -m ravenshire fetch {symbol})",
+                is_demo,
+            )
+        slip = self.config.execution.slippage_bps / 1e4
+        if req["limit_price"] is not None:
+            price = req["limit_price"]
+        else:
+            price = bar.close * (1 + slip if side == "BUY" else 1 - slip)
+        pending = book.pending()
+        reason = self._funds_check(book, symbol, side, qty, price, pending)
+        if reason is None:
+            reason = self._limit_check(book, symbol, side, qty, price, pending)
+        return reason, is_demo
+
+    def _funds_check(
+        self,
+        book: _Book,
+        symbol: str,
+        side: str,
+        qty: float,
+        price: float,
+        pending: Mapping[tuple[str, str], float],
+    ) -> str | None:
+        """Cash for a buy (working buys reserved); shares for a sell when short selling is off."""
+        execution = self.config.execution
+        if side == "BUY":
+            slip = execution.slippage_bps / 1e4
+            reserved = 0.0
+            for sym, sd, remaining, limit in book.working:
+                if sd != "BUY":
+                    continue
+                pbar = book.bars.get(sym)
+                p = limit if limit is not None else (pbar.close * (1 + slip) if pbar is not None else 0.0)
+                reserved += remaining * p + commission_for(remaining * p, execution)
+            need = qty * price + commission_for(qty * price, execution)
+            cash = book.cash
+            free = cash - reserved
+            if need > free + 1e-9:
+                return (
+                    f"insufficient cash: {side} {qty:g} {symbol} at ~{price:,.2f} needs {need:,.2f}; free cash is "
+                    f"{free:,.2f} ({cash:,.2f} less {reserved:,.2f} reserved by working orders)"
+                )
+        elif not execution.allow_short:
+            held = book.positions.get(symbol, 0.0) - pending.get((symbol, "SELL"), 0.0)
+            if qty > held + 1e-9:
+                return (
+                    f"insufficient position: selling {qty:g} {symbol} but {max(held, 0.0):g} is held net of working "
+                    "sell orders, and [EXECUTION] allow_short is false"
+                )
+        return None
+
+    def _limit_check(
+        self,
+        book: _Book,
+        symbol: str,
+        side: str,
+        qty: float,
+        price: float,
+        pending: Mapping[tuple[str, str], float],
+    ) -> str | None:
+        """``[RISK]`` position weight and gross leverage after the trade (working orders counted), for a trade
+        that increases the symbol's exposure."""
+        sign = 1.0 if side == "BUY" else -1.0
+        working = pending.get((symbol, "BUY"), 0.0) - pending.get((symbol, "SELL"), 0.0)
+        before = book.positions.get(symbol, 0.0) + working
+        after = before + sign * qty
+        if abs(after) <= abs(before) + 1e-12:
+            return None
+        risk, equity = self.config.risk, book.equity
+        if equity <= 0:
+            return f"equity is {equity:,.2f}: no trade that adds exposure"
+        weight = abs(after) * price / equity
+        if weight > risk.max_position_weight + 1e-12:
+            return (
+                f"{symbol} would be {_pct(weight)} of equity after this order; [RISK] max_position_weight is "
+                f"{_pct(risk.max_position_weight)}"
+            )
+        gross_others = sum(abs(book.value(sym, q)) for sym, q in book.positions.items() if sym != symbol)
+        leverage = (gross_others + abs(after) * price) / equity
+        if leverage > risk.max_leverage + 1e-12:
+            return (
+                f"gross leverage would be {leverage:.2f}× after this order; [RISK] max_leverage is "
+                f"{risk.max_leverage:g}×"
+            )
+        return None
+
+    # ------------------------------------------------------------------ the broker
+    def _book(self, conn: Connection, order: Order, reply: BrokerReply, now: dt.datetime) -> Order:
+        """Record a broker's reply to ``order`` on ``conn``: acceptance or rejection, then every execution."""
+        if order.status == OrderStatus.NEW:
+            if not reply.accepted:
+                return ledger.transition(
+                    conn, order, OrderStatus.REJECTED, now, reason=reply.reason or "rejected by the broker"
+                )
+            order = ledger.transition(
+                conn,
+                order,
+                OrderStatus.ACCEPTED,
+                now,
+                broker_order_id=reply.broker_order_id,
+                last_bar_date=None if reply.last_bar_date is None else date_key(reply.last_bar_date),
+            )
+        order, _fills = ledger.book_executions(conn, order, reply.executions, now, last_bar_date=reply.last_bar_date)
+        return order
+
+    def _send(self, order: Order) -> Order:
+        """An asynchronous broker: send the committed ``new`` order, then book the reply in its own transaction."""
+        reply = self.broker.submit(order)
+        now = self._now()
+        with write(self.engine) as conn:
+            fresh = ledger.load_order(conn, order.id)
+            assert fresh is not None
+            if fresh.status != OrderStatus.NEW:  # booked meanwhile (another process resent it)
+                return fresh
+            return self._book(conn, fresh, reply, now)
+
+    def process_open_orders(self) -> list[Order]:
+        """Advance every working order: resend those still ``new`` (left by a crash before the broker answered),
+        and ask the broker about the others (the paper broker fills them against bars newer than the last one
+        they saw). Returns the orders whose state changed."""
+        with read(self.engine) as conn:
+            working = ledger.open_orders(conn, self.account_id)
+        changed: list[Order] = []
+        for order in working:
+            now = self._now()
+            if order.status == OrderStatus.NEW and not self.broker.synchronous:
+                result = self._send(order)
+            else:
+                reply = self.broker.submit(order) if order.status == OrderStatus.NEW else self.broker.poll(order)
+                with write(self.engine) as conn:
+                    fresh = ledger.load_order(conn, order.id)
+                    if fresh is None or fresh.status != order.status or fresh.filled_quantity != order.filled_quantity:
+                        continue  # changed by someone else meanwhile; the next pass sees it
+                    if current_state(conn).active:
+                        continue
+                    result = self._book(conn, fresh, reply, now)
+            if result != order:
+                changed.append(result)
+        return changed
+
+    def cancel_order(self, order_id: int | str, *, reason: str = "cancelled by the user") -> Order:
+        """Cancel a working order (by id or client order id); ConfigError when there is none, OrderStateError
+        when it is already final."""
+        now = self._now()
+        with write(self.engine) as conn:
+            order = (
+                ledger.load_order(conn, order_id)
+                if isinstance(order_id, int)
+                else ledger.order_by_client_id(conn, self.account_id, str(order_id))
+            )
+            if order is None or order.account != self.account_id:
+                raise ConfigError(f"no order {order_id!r} in account {self.account_id}")
+            if order.is_open and not self.broker.cancel(order):
+                raise ConfigError(f"the broker says order {order.id} is already done; run process_open_orders()")
+            return ledger.transition(conn, order, OrderStatus.CANCELLED, now, reason=reason)
+
+    # ------------------------------------------------------------------ the kill switch
+    def kill_switch(self) -> KillSwitchState:
+        """The kill switch now."""
+        with read(self.engine) as conn:
+            return current_state(conn)
+
+    def set_kill_switch(self, *, actor: str, reason: str) -> KillSwitchState:
+        """Halt trading and cancel working orders (see :mod:`ravenshire.execution.killswitch`)."""
+        return set_kill_switch(self.engine, actor=actor, reason=reason, now=self._now())
+
+    def clear_kill_switch(self, *, actor: str, reason: str) -> KillSwitchState:
+        """Resume trading."""
+        return clear_kill_switch(self.engine, actor=actor, reason=reason, now=self._now())
+
+    # ------------------------------------------------------------------ the ledger
+    def account(self) -> Account:
+        """The account (created with ``[EXECUTION] initial_cash`` when new)."""
+        with write(self.engine) as conn:
+            return ledger.ensure_account(conn, self.config.execution, self._now())
+
+    def reconcile(self) -> ReconciliationReport:
+        """Positions, cash and filled quantities recomputed from the fills, against the stored balances."""
+        self.account()
+        return ledger.reconcile(self.engine, self.account_id)
+
+    def get_order(self, order_id: int | str) -> Order:
+        """An order by id or client order id."""
+        with read(self.engine) as conn:
+            order = (
+                ledger.load_order(conn, order_id)
+                if isinstance(order_id, int)
+                else ledger.order_by_client_id(conn, self.account_id, str(order_id))
+            )
+        if order is None:
+            raise ConfigError(f"no order {order_id!r} in account {self.account_id}")
+        return order
+
+    def orders(self, *, status: str | Sequence[str] | None = None, limit: int = 500) -> pd.DataFrame:
+        """The newest ``limit`` orders (optionally of some statuses), newest first: every column of the order."""
+        t = s.orders
+        query = select(t).where(t.c.account == self.account_id)
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            bad = [w for w in wanted if w not in {str(x) for x in OrderStatus}]
+            if bad:
+                raise ConfigError(f"unknown order status {', '.join(bad)}; one of {', '.join(map(str, OrderStatus))}")
+            query = query.where(t.c.status.in_(wanted))
+        with read(self.engine) as conn:
+            rows = conn.execute(query.order_by(t.c.id.desc()).limit(limit)).all()
+        frame = pd.DataFrame([ledger.order_from_row(r).to_dict() for r in rows])
+        return frame if len(frame) else pd.DataFrame(columns=[f.name for f in dataclasses.fields(Order)])
+
+    def order_events(self, order_id: int) -> pd.DataFrame:
+        """An order's life: at, status, filled_quantity, reason, oldest first."""
+        e = s.order_events
+        with read(self.engine) as conn:
+            rows = conn.execute(
+                select(e.c.at, e.c.status, e.c.filled_quantity, e.c.reason)
+                .where(e.c.order_id == order_id)
+                .order_by(e.c.id)
+            ).all()
+        frame = pd.DataFrame(rows, columns=["at", "status", "filled_quantity", "reason"])
+        frame["at"] = pd.to_datetime(frame["at"], utc=True)
+        return frame
+
+    def fills(self, symbols: Sequence[str] | None = None) -> pd.DataFrame:
+        """The account's fills, oldest first (see :func:`ravenshire.execution.ledger.fills_frame`)."""
+        with read(self.engine) as conn:
+            return ledger.fills_frame(conn, self.account_id, symbols)
+
+    def cash_ledger(self, limit: int = 1000) -> pd.DataFrame:
+        """The newest cash movements: at, kind, amount, balance, fill_id, note."""
+        c = s.cash_ledger
+        with read(self.engine) as conn:
+            rows = conn.execute(
+                select(c.c.at, c.c.kind, c.c.amount, c.c.balance, c.c.fill_id, c.c.note)
+                .where(c.c.account == self.account_id)
+                .order_by(c.c.id.desc())
+                .limit(limit)
+            ).all()
+        frame = pd.DataFrame(rows, columns=["at", "kind", "amount", "balance", "fill_id", "note"])
+        frame["at"] = pd.to_datetime(frame["at"], utc=True)
+        return frame
+
+    # ------------------------------------------------------------------ live performance
+    def _snapshots(self, conn: Connection) -> pd.DataFrame:
+        snap = s.equity_snapshots
+        rows = conn.execute(select(snap).where(snap.c.account == self.account_id).order_by(snap.c.date)).all()
+        frame = pd.DataFrame(rows, columns=[c.name for c in snap.columns])
+        frame.index = from_date_keys(frame["date"].to_numpy(dtype="int64")) if len(frame) else pd.DatetimeIndex([])
+        frame.index.name = "date"
+        return frame.drop(columns=["date", "account"])
+
+    def _metrics(self, conn: Connection, as_of: pd.Timestamp | None) -> Any:
+        from ravenshire.execution.performance import performance_metrics
+
+        account = ledger.ensure_account(conn, self.config.execution, self._now())
+        fills = ledger.fills_frame(conn, self.account_id)
+        held = ledger.positions(conn, self.account_id)
+        bars = self.bars.latest_on(conn, sorted(held), as_of)
+        missing = sorted(sym for sym, bar in bars.items() if bar is None)
+        if missing:
+            raise ConfigError(f"no stored price for the held position(s) {', '.join(missing)}")
+        marks = {sym: bar.close for sym, bar in bars.items() if bar is not None}
+        if as_of is None:
+            dates = [bar.date for bar in bars.values() if bar is not None]
+            as_of = max(dates) if dates else (self.bars.latest_date() or pd.Timestamp(self._now().date()))
+        if as_of is not None and len(fills):
+            fills = fills[fills["bar_date"] <= as_of]
+        return performance_metrics(
+            fills,
+            cash=account.cash,
+            initial_cash=account.initial_cash,
+            marks=marks,
+            snapshots=self._snapshots(conn),
+            as_of=pd.Timestamp(as_of),
+        )
+
+    def get_performance_metrics(self) -> Any:
+        """Live performance from the store (so across restarts): equity, cash, exposures, realized and
+        unrealized P&L, ``daily_pnl``, ``win_rate`` and ``profit_factor`` over closed FIFO trades, trades,
+        turnover and the current drawdown, marked at the latest stored closes. See
+        :class:`ravenshire.execution.performance.PerformanceMetrics`."""
+        with write(self.engine) as conn:  # the account may need creating; one consistent snapshot
+            return self._metrics(conn, None)
+
+    def mark_to_market(self, as_of: Any = None) -> Any:
+        """Store the daily snapshot (equity, cash, exposures, P&L, drawdown) for ``as_of`` (default the latest
+        stored bar date), replacing one already stored for that date, and set the kill switch when the drawdown
+        has reached ``[RISK] max_drawdown``. Returns the metrics the snapshot was made from."""
+        when = None if as_of is None else pd.Timestamp(as_of).normalize()
+        now = self._now()
+        with write(self.engine) as conn:
+            metrics = self._metrics(conn, when)
+            key = date_key(metrics.as_of)
+            row = {
+                "account": self.account_id,
+                "date": key,
+                "equity": metrics.equity,
+                "cash": metrics.cash,
+                "long_value": metrics.long_value,
+                "short_value": metrics.short_value,
+                "gross_exposure": metrics.gross_exposure,
+                "net_exposure": metrics.net_exposure,
+                "realized_pnl": metrics.realized_pnl,
+                "unrealized_pnl": metrics.unrealized_pnl,
+                "daily_pnl": metrics.daily_pnl,
+                "peak_equity": metrics.peak_equity,
+                "drawdown": metrics.current_drawdown,
+                "n_positions": metrics.n_positions,
+                "is_demo": self._is_demo(conn),
+                "created_at": now,
+            }
+            conn.execute(upsert_statement(conn, s.equity_snapshots, ["account", "date"], list(row)), row)
+            book = self._book_state(conn, now, [])
+            book.peak = max(book.peak, metrics.peak_equity)
+            self._halt_on_drawdown(conn, book)
+        return metrics
+
+    def _is_demo(self, conn: Connection) -> bool:
+        f = s.fills
+        demo = conn.execute(
+            select(func.count()).select_from(f).where(f.c.account == self.account_id, f.c.is_demo.is_(True))
+        ).scalar_one()
+        return bool(demo) or self.config.is_demo
+
+    def equity_curve(self) -> pd.DataFrame:
+        """The stored daily snapshots, indexed by date (see ``equity_snapshots`` in the schema)."""
+        with read(self.engine) as conn:
+            return self._snapshots(conn)
+
+    def positions(self) -> pd.DataFrame:
+        """Open positions with FIFO cost, marks and P&L (see
+        :func:`ravenshire.execution.performance.position_table`)."""
+        from ravenshire.execution.performance import position_table
+
+        with read(self.engine) as conn:
+            held = ledger.positions(conn, self.account_id)
+            fills = ledger.fills_frame(conn, self.account_id, sorted(held))
+            bars = self.bars.latest_on(conn, sorted(held))
+        marks = {sym: bar.close for sym, bar in bars.items() if bar is not None}
+        return position_table(fills, marks)
+
+    # ------------------------------------------------------------------ drift
+    def check_for_drift(self, current_return: float, when: Any = None, *, subject: str = "strategy") -> Any:
+        """The seed's call: feed the live strategy's return of ``when`` to its stored drift detectors (see
+        :class:`ravenshire.execution.drift_store.DriftMonitor`); the state and any events are stored."""
+        from ravenshire.execution.drift_store import DriftMonitor
+
+        return DriftMonitor(self.engine, subject).check(current_return, when)

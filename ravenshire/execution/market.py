@@ -1,0 +1,137 @@
+"""Prices for execution: the stored bars the paper broker fills against and the ledger is marked with.
+
+A symbol's bars are those of the instrument the data layer serves it from (``[DATA] source`` /
+``symbol_sources``, or ``import`` for a symbol only imported — :meth:`DataManager.sources_for`), so an order in a
+symbol is priced from the same series its research and risk use. Execution works on RAW closes (what traded
+that day), not adjusted ones.
+
+The latest bar of each symbol is cached until the store's newest fetch changes (one cheap query per lookup
+batch), so a burst of orders does not re-read the same bars.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, func, select
+
+from ravenshire.config import Config
+from ravenshire.execution.broker import Bar
+from ravenshire.store import read
+from ravenshire.store import schema as s
+from ravenshire.store.dates import date_key
+
+__all__ = ["StoreBars"]
+
+
+def _float(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+class StoreBars:
+    """Latest bars and bars after a date, read from the store."""
+
+    def __init__(self, engine: Engine, config: Config) -> None:
+        self.engine = engine
+        self.config = config
+        self._lock = threading.Lock()
+        self._sources: dict[str, tuple[int, bool] | None] = {}
+        self._latest: dict[str, Bar | None] = {}
+        self._stamp: int | None = -1
+        self._data: Any = None
+
+    def _instrument(self, conn: Connection, symbol: str) -> tuple[int, bool] | None:
+        """(instrument id, is_demo) of the series ``symbol`` is served from, None when nothing is stored."""
+        if symbol in self._sources:
+            return self._sources[symbol]
+        if self._data is None:
+            from ravenshire.data.manager import DataManager
+
+            self._data = DataManager(self.config, engine=self.engine)
+        source = self._data.sources_for([symbol])[symbol]
+        i = s.instruments
+        row = conn.execute(select(i.c.id, i.c.is_demo).where(i.c.symbol == symbol, i.c.source == source)).first()
+        found = None if row is None else (int(row.id), bool(row.is_demo))
+        if found is not None:  # an absent symbol may be fetched later: ask again next time
+            self._sources[symbol] = found
+        return found
+
+    def _refresh(self, conn: Connection) -> None:
+        stamp = conn.execute(select(func.max(s.fetches.c.id))).scalar()
+        if stamp != self._stamp:
+            self._latest.clear()
+            self._sources.clear()
+            self._stamp = stamp
+
+    @staticmethod
+    def _bar(symbol: str, row: object, is_demo: bool) -> Bar:
+        return Bar(
+            symbol=symbol,
+            date=pd.Timestamp(str(row.date)),  # type: ignore[attr-defined]
+            open=_float(row.open),  # type: ignore[attr-defined]
+            high=_float(row.high),  # type: ignore[attr-defined]
+            low=_float(row.low),  # type: ignore[attr-defined]
+            close=float(row.close),  # type: ignore[attr-defined]
+            volume=_float(row.volume),  # type: ignore[attr-defined]
+            is_demo=is_demo,
+        )
+
+    def latest_on(
+        self, conn: Connection, symbols: Iterable[str], as_of: pd.Timestamp | None = None
+    ) -> dict[str, Bar | None]:
+        """Symbol → its newest stored bar (on or before ``as_of`` when given), read on ``conn``."""
+        b = s.bars
+        out: dict[str, Bar | None] = {}
+        with self._lock:
+            self._refresh(conn)
+            for symbol in symbols:
+                if as_of is None and symbol in self._latest:
+                    out[symbol] = self._latest[symbol]
+                    continue
+                inst = self._instrument(conn, symbol)
+                bar = None
+                if inst is not None:
+                    query = select(b.c.date, b.c.open, b.c.high, b.c.low, b.c.close, b.c.volume).where(
+                        b.c.instrument_id == inst[0]
+                    )
+                    if as_of is not None:
+                        query = query.where(b.c.date <= date_key(as_of))
+                    row = conn.execute(query.order_by(b.c.date.desc()).limit(1)).first()
+                    bar = None if row is None else self._bar(symbol, row, inst[1])
+                if as_of is None:
+                    self._latest[symbol] = bar
+                out[symbol] = bar
+        return out
+
+    def latest(self, symbol: str) -> Bar | None:
+        """The newest stored bar of ``symbol`` (None when there is none); from the cache when the order's
+        transaction has just read it."""
+        with self._lock:
+            if symbol in self._latest:
+                return self._latest[symbol]
+        with read(self.engine) as conn:
+            return self.latest_on(conn, [symbol])[symbol]
+
+    def bars_after(self, symbol: str, after: pd.Timestamp) -> Sequence[Bar]:
+        """Bars of ``symbol`` dated after ``after``, oldest first."""
+        b = s.bars
+        with read(self.engine) as conn:
+            inst = self._instrument(conn, symbol)
+            if inst is None:
+                return []
+            rows = conn.execute(
+                select(b.c.date, b.c.open, b.c.high, b.c.low, b.c.close, b.c.volume)
+                .where(b.c.instrument_id == inst[0], b.c.date > date_key(after))
+                .order_by(b.c.date)
+            ).all()
+        return [self._bar(symbol, row, inst[1]) for row in rows]
+
+    def latest_date(self) -> pd.Timestamp | None:
+        """The newest bar date in the store, any symbol."""
+        with read(self.engine) as conn:
+            key = conn.execute(select(func.max(s.series.c.last_date))).scalar()
+        return None if key is None else pd.Timestamp(str(key))
