@@ -730,6 +730,16 @@ def positions_all(conn: Connection, account: str) -> dict[str, float]:
     return {r.symbol: r.quantity for r in conn.execute(select(p.c.symbol, p.c.quantity).where(p.c.account == account))}
 
 
+def transfers(conn: Connection, account: str, until: pd.Timestamp | None = None) -> float:
+    """Σ of the cash movements that are not fills (deposits +, withdrawals −), up to the end of ``until``."""
+    c = s.cash_ledger
+    query = select(func.coalesce(func.sum(c.c.amount), 0.0)).where(c.c.account == account, c.c.kind != "fill")
+    if until is not None:
+        end = (pd.Timestamp(until).normalize() + pd.Timedelta(days=1)).to_pydatetime().replace(tzinfo=dt.UTC)
+        query = query.where(c.c.at < end)
+    return float(conn.execute(query).scalar_one())
+
+
 def fills_frame(conn: Connection, account: str, symbols: Iterable[str] | None = None) -> pd.DataFrame:
     """The account's fills in time order: fill_id, order_id, filled_at (UTC), bar_date (tz-naive), symbol, side,
     quantity, price, commission, slippage, is_demo."""

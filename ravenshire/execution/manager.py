@@ -667,28 +667,34 @@ class ExecutionManager:
         return frame.drop(columns=["date", "account"])
 
     def _metrics(self, conn: Connection, as_of: pd.Timestamp | None) -> Any:
+        """The book at the close of ``as_of`` (default the newest stored bar date), rebuilt from the fills up to
+        that date — the record — so a past date is marked with the positions and cash it had then."""
         from ravenshire.execution.performance import performance_metrics
 
         account = ledger.ensure_account(conn, self.config.execution, self._now())
         fills = ledger.fills_frame(conn, self.account_id)
-        held = ledger.positions(conn, self.account_id)
-        bars = self.bars.latest_on(conn, sorted(held), as_of)
+        when = as_of if as_of is not None else self.bars.latest_date()
+        if when is None:
+            when = pd.Timestamp(self._now().date())
+        fills = fills[fills["bar_date"] <= when]
+        sign = fills["side"].map({"BUY": 1.0, "SELL": -1.0}).astype(float)
+        shares = (sign * fills["quantity"]).groupby(fills["symbol"]).sum()
+        held = sorted(shares.index[shares.abs() > ledger.TOLERANCE])
+        cash = account.initial_cash + float((-sign * fills["quantity"] * fills["price"] - fills["commission"]).sum())
+        cash += ledger.transfers(conn, self.account_id, when)
+        bars = self.bars.latest_on(conn, held, as_of)
         missing = sorted(sym for sym, bar in bars.items() if bar is None)
         if missing:
-            raise ConfigError(f"no stored price for the held position(s) {', '.join(missing)}")
-        marks = {sym: bar.close for sym, bar in bars.items() if bar is not None}
-        if as_of is None:
-            dates = [bar.date for bar in bars.values() if bar is not None]
-            as_of = max(dates) if dates else (self.bars.latest_date() or pd.Timestamp(self._now().date()))
-        if as_of is not None and len(fills):
-            fills = fills[fills["bar_date"] <= as_of]
+            raise ConfigError(
+                f"no stored price on or before {when.date()} for the held position(s) {', '.join(missing)}"
+            )
         return performance_metrics(
             fills,
-            cash=account.cash,
+            cash=cash,
             initial_cash=account.initial_cash,
-            marks=marks,
+            marks={sym: bar.close for sym, bar in bars.items() if bar is not None},
             snapshots=self._snapshots(conn),
-            as_of=pd.Timestamp(as_of),
+            as_of=pd.Timestamp(when),
         )
 
     def get_performance_metrics(self) -> Any:
@@ -757,9 +763,35 @@ class ExecutionManager:
         return position_table(fills, marks)
 
     # ------------------------------------------------------------------ drift
-    def check_for_drift(self, current_return: float, when: Any = None, *, subject: str = "strategy") -> Any:
-        """The seed's call: feed the live strategy's return of ``when`` to its stored drift detectors (see
-        :class:`ravenshire.execution.drift_store.DriftMonitor`); the state and any events are stored."""
+    def drift_monitor(self, subject: str = "strategy") -> Any:
+        """The stored drift detectors of ``subject`` (see :class:`ravenshire.execution.drift_store.DriftMonitor`)."""
         from ravenshire.execution.drift_store import DriftMonitor
 
-        return DriftMonitor(self.engine, subject).check(current_return, when)
+        return DriftMonitor(self.engine, subject)
+
+    def start_drift_monitor(
+        self,
+        backtest_returns: Any = None,
+        *,
+        run_id: int | None = None,
+        subject: str = "strategy",
+        replace: bool = False,
+        **detector_options: Any,
+    ) -> Any:
+        """Start watching ``subject``'s live returns against its backtest: give the backtest's daily returns, or
+        the id of a stored backtest run (its returns are the reference). Refused when already started unless
+        ``replace``."""
+        if (backtest_returns is None) == (run_id is None):
+            raise ConfigError("give either backtest_returns or run_id (a stored backtest run), not both or neither")
+        monitor = self.drift_monitor(subject)
+        if run_id is not None:
+            return monitor.start_from_run(run_id, replace=replace, **detector_options)
+        return monitor.start(backtest_returns, replace=replace, **detector_options)
+
+    def check_for_drift(self, current_return: float, when: Any = None, *, subject: str = "strategy") -> Any:
+        """The seed's call: feed the live strategy's return of ``when`` (a business date; default none) to its
+        stored drift detectors; the new state, the statistics and any events are stored in one transaction, and
+        a date already checked returns its stored result. Returns a
+        :class:`~ravenshire.execution.drift.DriftCheck` (``.drift_detected``, ``.events``). ConfigError when no
+        detector was started for ``subject`` (see :meth:`start_drift_monitor`)."""
+        return self.drift_monitor(subject).check(current_return, when)
