@@ -102,3 +102,33 @@ def test_an_optuna_study_shares_the_postgresql_store(pg_url: str, make_config) -
     assert len(optuna.load_study(study_name=first.study_name, storage=pg_url).trials) == 8
     # Optuna's alembic_version and tables sit beside ours; our revision and schema are untouched
     assert current_revision(init_db(pg_url)) == head_revision()
+
+
+def test_the_execution_ledger_on_postgresql(pg_url: str, make_config) -> None:
+    """Orders (one and a basket), fills, positions, cash, the kill switch, metrics and drift on PostgreSQL."""
+    from ravenshire.execution import ExecutionManager
+
+    config = make_config(
+        "[DATA]\nuniverse = AAA, BBB\nhistory_start = 2024-01-02\n[EXECUTION]\naccount_id = PG-EXEC\n",
+        RAVENSHIRE_STORE_URL=pg_url,
+    )
+    DataManager(config, engine=init_db(pg_url), now=NOW).get_market_data()
+    em = ExecutionManager(config)
+    first = em.execute_trade("AAA", "BUY", 10, client_order_id="pg-1")
+    assert first.status == "filled" and em.execute_trade("AAA", "BUY", 10, client_order_id="pg-1") == first
+    basket = em.execute_trades(
+        [{"symbol": "BBB", "side": "BUY", "quantity": 5}, {"symbol": "AAA", "side": "SELL", "quantity": 4},
+         {"symbol": "AAA", "side": "SELL", "quantity": 100}]
+    )  # fmt: skip
+    assert [o.status for o in basket] == ["filled", "filled", "rejected"]
+    resting = em.execute_trade("AAA", "BUY", 1, price=0.01)
+    em.set_kill_switch(actor="pg", reason="test")
+    assert em.get_order(resting.id).status == "cancelled"
+    assert em.execute_trade("AAA", "BUY", 1).status == "rejected"
+    em.clear_kill_switch(actor="pg", reason="test over")
+    assert em.reconcile().ok
+    assert em.positions()["quantity"].to_dict() == {"AAA": 6.0, "BBB": 5.0}
+    metrics = em.mark_to_market()
+    assert metrics.n_trades == 3 and em.equity_curve()["equity"].iloc[-1] == pytest.approx(metrics.equity)
+    em.start_drift_monitor(backtest_returns=np.random.default_rng(1).normal(0, 0.01, 300), subject="pg", replace=True)
+    assert em.check_for_drift(0.001, when="2024-07-01", subject="pg").step == 1
