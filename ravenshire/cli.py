@@ -7,10 +7,12 @@ Every command exits 0 on success, 1 when the work failed (a source down, a file 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from ravenshire.errors import RavenshireError
@@ -372,12 +374,473 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- execution
+# The commands below only parse, call the ExecutionManager and print; every decision is the manager's.
+
+_OPEN = ("new", "accepted", "partially_filled")
+_STATUSES = ("open", *_OPEN, "filled", "rejected", "cancelled")
+_RETURNS_FILE = (
+    "a CSV with a header row, a date column and one column of daily returns as fractions, "
+    "e.g. date,return / 2024-01-02,0.0031"
+)
+
+
+def _number(*, positive: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number (> 0 when ``positive``); argparse names the argument."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or (positive and value <= 0):
+            kind = "a positive number" if positive else "a finite number"
+            raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _count(text: str) -> int:
+    """An argparse type: a positive integer."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def _side(text: str) -> str:
+    if text.strip().upper() not in ("BUY", "SELL"):
+        raise argparse.ArgumentTypeError(f"must be BUY or SELL, got {text!r}")
+    return text.strip().upper()
+
+
+def _day(text: str) -> str:
+    try:
+        return dt.date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date YYYY-MM-DD, got {text!r}") from None
+
+
+def _execution() -> Any:
+    from ravenshire.execution import ExecutionManager
+
+    return ExecutionManager(origin="cli")
+
+
+def _qty(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.6f}".rstrip("0")
+
+
+def _money(x: float | None) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:,.2f}"
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    """A DataFrame as JSON-safe records: NaN → null, times → ISO text."""
+    return list(json.loads(frame.to_json(orient="records", date_format="iso", date_unit="s")))
+
+
+def _order_state(order: Any) -> str:
+    filled = f"{_qty(order.filled_quantity)} @ {order.avg_fill_price:.2f}" if order.filled_quantity else ""
+    status = str(order.status)
+    if status == "filled":
+        return f"filled {filled}"
+    if status == "partially_filled":
+        return f"partially filled {filled}, {_qty(order.remaining)} working"
+    if status == "accepted":
+        return "accepted, working (nothing filled yet)"
+    if status == "new":
+        return "sent, waiting for the broker"
+    text = f"{status} after filling {filled}" if filled else status
+    return f"{text}: {order.reason}" if order.reason else text
+
+
+def _order_line(order: Any) -> str:
+    kind = "market" if order.limit_price is None else f"limit {order.limit_price:.2f}"
+    return f"order {order.id} {order.side} {_qty(order.quantity)} {order.symbol} {kind}: {_order_state(order)}"
+
+
+def _cmd_order(args: argparse.Namespace) -> int:
+    from ravenshire.errors import ConfigError
+
+    manager = _execution()
+    before = None
+    if args.client_order_id is not None:
+        try:
+            before = manager.get_order(args.client_order_id)
+        except ConfigError:
+            before = None
+    order = manager.execute_trade(
+        args.symbol, args.side, args.quantity, price=args.limit, client_order_id=args.client_order_id
+    )
+    _print({**order.to_dict(), "already_sent": before is not None}, args.json)
+    if not args.json:
+        again = f" (client order id {order.client_order_id} was sent before; nothing new sent)" if before else ""
+        print(_order_line(order) + again)
+    return 0 if str(order.status) in _OPEN or str(order.status) == "filled" else 1
+
+
+def _cmd_orders(args: argparse.Namespace) -> int:
+    status = _OPEN if args.status == "open" else args.status
+    frame = _execution().orders(status=status, limit=args.limit)
+    _print(_records(frame), args.json)
+    if args.json:
+        return 0
+    if frame.empty:
+        print("no orders" + (f" with status {args.status}" if args.status else ""))
+        return 0
+    shown = frame.assign(
+        created_at=frame["created_at"].astype(str).str[:16].str.replace("T", " "),
+        quantity=frame["quantity"].map(_qty),
+        filled_quantity=frame["filled_quantity"].map(_qty),
+        order_type=["market" if p is None or p != p else f"limit {p:.2f}" for p in frame["limit_price"].astype(object)],
+        avg_fill_price=frame["avg_fill_price"].map(lambda x: "" if x is None or x != x else f"{x:.2f}"),
+        reason=frame["reason"].map(lambda r: "" if not isinstance(r, str) else r if len(r) <= 50 else r[:49] + "…"),
+    )
+    columns = {
+        "id": "id", "created_at": "created (UTC)", "client_order_id": "client id", "side": "side",
+        "quantity": "qty", "symbol": "symbol", "order_type": "type", "status": "status",
+        "filled_quantity": "filled", "avg_fill_price": "avg price", "reason": "reason",
+    }  # fmt: skip
+    print(shown[list(columns)].rename(columns=columns).to_string(index=False))
+    return 0
+
+
+def _cmd_cancel(args: argparse.Namespace) -> int:
+    target: int | str = int(args.order) if args.order.isdigit() else args.order
+    manager = _execution()
+    order = manager.cancel_order(target) if args.reason is None else manager.cancel_order(target, reason=args.reason)
+    _print(order.to_dict(), args.json)
+    if not args.json:
+        print(_order_line(order))
+    return 0
+
+
+def _cmd_positions(args: argparse.Namespace) -> int:
+    frame = _execution().positions()
+    _print(_records(frame.reset_index()), args.json)
+    if args.json:
+        return 0
+    if frame.empty:
+        print("no open positions")
+        return 0
+    shown = frame.assign(quantity=frame["quantity"].map(_qty))
+    labels = {
+        "quantity": "quantity", "avg_cost": "avg cost", "mark": "mark", "market_value": "market value",
+        "unrealized_pnl": "unrealized P&L", "realized_pnl": "realized P&L",
+    }  # fmt: skip
+    print(shown[list(labels)].rename(columns=labels).to_string(float_format=_money))
+    print(
+        f"{len(frame)} positions · market value {_money(frame['market_value'].sum())} · unrealized P&L "
+        f"{_money(frame['unrealized_pnl'].sum())}"
+    )
+    return 0
+
+
+def _metric_rows(m: Any) -> list[tuple[str, str]]:
+    def pct(x: float) -> str:
+        return "n/a" if not math.isfinite(x) else f"{100 * x:.2f}"
+
+    pf = "n/a" if math.isnan(m.profit_factor) else "inf" if math.isinf(m.profit_factor) else f"{m.profit_factor:.2f}"
+    return [
+        ("Equity", _money(m.equity)), ("Cash", _money(m.cash)), ("Long value", _money(m.long_value)),
+        ("Short value", _money(m.short_value)), ("Gross exposure [%]", pct(m.gross_exposure)),
+        ("Net exposure [%]", pct(m.net_exposure)), ("Realized P&L", _money(m.realized_pnl)),
+        ("Unrealized P&L", _money(m.unrealized_pnl)), ("Total P&L", _money(m.total_pnl)),
+        ("Daily P&L", _money(m.daily_pnl)), ("Win rate [%]", pct(m.win_rate)), ("Profit factor", pf),
+        ("Trades (fills)", str(m.n_trades)), ("Closed trades", str(m.n_closed_trades)),
+        ("Turnover today [%]", pct(m.turnover)), ("Traded value", _money(m.traded_value)),
+        ("Commissions", _money(m.commissions)), ("Peak equity", _money(m.peak_equity)),
+        ("Drawdown [%]", pct(m.current_drawdown)), ("Positions", str(m.n_positions)),
+    ]  # fmt: skip
+
+
+def _cmd_performance(args: argparse.Namespace) -> int:
+    manager = _execution()
+    metrics = manager.get_performance_metrics()
+    demo = bool(manager.config.is_demo)
+    _print({**metrics.to_dict(), "account": manager.account_id, "is_demo": demo}, args.json)
+    if not args.json:
+        print(f"account {manager.account_id} as of {metrics.as_of:%Y-%m-%d}" + ("  [DEMO DATA]" if demo else ""))
+        for label, value in _metric_rows(metrics):
+            print(f"  {label:<22}{value:>16}")
+    return 0
+
+
+def _cmd_mark(args: argparse.Namespace) -> int:
+    manager = _execution()
+    before = manager.kill_switch()
+    m = manager.mark_to_market(args.date)
+    after = manager.kill_switch()
+    tripped = after.active and not before.active
+    _print({**m.to_dict(), "kill_switch": after.to_dict(), "kill_switch_set": tripped}, args.json)
+    if not args.json:
+        demo = "  [DEMO DATA]" if manager.config.is_demo else ""
+        print(
+            f"snapshot {m.as_of:%Y-%m-%d}: equity {_money(m.equity)}, cash {_money(m.cash)}, gross "
+            f"{100 * m.gross_exposure:.1f} %, net {100 * m.net_exposure:.1f} %, daily P&L {_money(m.daily_pnl)}, "
+            f"drawdown {100 * m.current_drawdown:.1f} %, {m.n_positions} positions{demo}"
+        )
+        if tripped:
+            print(f"this snapshot SET the kill switch: {after.message}")
+    return 0
+
+
+def _cmd_process_orders(args: argparse.Namespace) -> int:
+    changed = _execution().process_open_orders()
+    _print([o.to_dict() for o in changed], args.json)
+    if not args.json:
+        for order in changed:
+            print(_order_line(order))
+        if not changed:
+            print("no working order changed")
+    return 0
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    report = _execution().reconcile()
+    _print(report.to_dict(), args.json)
+    if not args.json:
+        print(report.message)
+        for title, frame in (("position breaks", report.position_breaks), ("order breaks", report.order_breaks)):
+            if not frame.empty:
+                print(f"{title}:")
+                print(frame.to_string(index=False))
+    return 0 if report.ok else 1
+
+
+def _operator(by: str | None) -> str:
+    if by is not None:
+        return by
+    import getpass
+
+    try:
+        return getpass.getuser() or "cli"
+    except (ImportError, KeyError, OSError):  # no user name here (a container without one)
+        return "cli"
+
+
+def _cmd_killswitch(args: argparse.Namespace) -> int:
+    from ravenshire.errors import ConfigError
+
+    if args.action != "status" and not (args.reason or "").strip():
+        why = "trading is halted" if args.action == "on" else "trading may resume"
+        raise ConfigError(f"killswitch {args.action} needs --reason TEXT (why {why}; it is kept in the audit trail)")
+    if args.by is not None and not 1 <= len(args.by.strip()) <= 64:
+        raise ConfigError(f"--by must be a name of 1–64 characters, got {args.by!r}")
+    manager = _execution()
+    before = manager.kill_switch()
+    working = 0
+    if args.action == "on":
+        working = len(manager.orders(status=_OPEN, limit=1_000_000)) if not before.active else 0
+        state = manager.set_kill_switch(actor=_operator(args.by), reason=args.reason)
+    elif args.action == "off":
+        state = manager.clear_kill_switch(actor=_operator(args.by), reason=args.reason)
+    else:
+        state = before
+    changed = state.active != before.active
+    _print({**state.to_dict(), "changed": changed, "cancelled_orders": working}, args.json)
+    if not args.json:
+        if args.action == "status":
+            print(state.message)
+        elif not changed:
+            print(f"kill switch already {args.action}: {state.message}")
+        elif args.action == "on":
+            print(f"{state.message}; {working} working order(s) cancelled")
+        else:
+            print(f"kill switch cleared by {state.actor}: {state.reason}; trading is on")
+    return 0
+
+
+def _read_returns(path: str) -> Any:
+    """The reference returns of ``drift start --returns``: a Series indexed by date."""
+    import pandas as pd
+
+    from ravenshire.errors import ConfigError
+
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise ConfigError(f"--returns {path}: no such file; expected {_RETURNS_FILE}") from None
+    except (OSError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"--returns {path}: cannot read it as CSV ({first}); expected {_RETURNS_FILE}") from None
+    columns = [str(c).strip() for c in frame.columns]
+    if len(columns) != 2:
+        raise ConfigError(
+            f"--returns {path} has {len(columns)} column(s) ({', '.join(columns)}); expected {_RETURNS_FILE}"
+        )
+    d = [c.lower() for c in columns].index("date") if "date" in [c.lower() for c in columns] else 0
+    raw_dates, raw_values = frame.iloc[:, d], frame.iloc[:, 1 - d]
+    dates = pd.to_datetime(raw_dates.astype(str), errors="coerce", format="ISO8601")
+    values = pd.to_numeric(raw_values, errors="coerce")
+    for what, raw, bad in (
+        ("date", raw_dates, dates.isna()),
+        ("number", raw_values, values.isna() & raw_values.notna()),
+    ):
+        if bad.any():
+            k = int(bad.to_numpy().nonzero()[0][0])
+            raise ConfigError(
+                f"--returns {path}: data row {k + 1} has {raw.iloc[k]!r} in column {raw.name!r}, not a {what}; "
+                f"expected {_RETURNS_FILE}"
+            )
+    return pd.Series(values.to_numpy(dtype=float), index=pd.DatetimeIndex(dates), name="return").sort_index()
+
+
+def _cmd_drift_start(args: argparse.Namespace) -> int:
+    from ravenshire.errors import ConfigError
+
+    returns, source = None, f"run #{args.run}"
+    if args.returns is not None:
+        returns = _read_returns(args.returns)
+        source = f"{args.returns} ({int(returns.notna().sum())} returns)"
+    manager = _execution()
+    if not args.replace and manager.drift_monitor(args.subject).is_started():
+        raise ConfigError(
+            f"drift detection of {args.subject!r} is already started; add --replace to start again from this "
+            "reference (its observations are deleted, its events kept)"
+        )
+    detector = manager.start_drift_monitor(returns, run_id=args.run, subject=args.subject, replace=args.replace)
+    out = {
+        "subject": args.subject, "reference": source, "detectors": list(detector.detectors),
+        "reference_mean": detector.reference_mean, "reference_sigma": detector.reference_sigma,
+    }  # fmt: skip
+    _print(out, args.json)
+    if not args.json:
+        print(
+            f"drift detection of {args.subject!r} started from {source}: {', '.join(detector.detectors)}; "
+            f"reference mean {detector.reference_mean:.4g}, σ {detector.reference_sigma:.4g}"
+        )
+    return 0
+
+
+def _cmd_drift_check(args: argparse.Namespace) -> int:
+    from ravenshire.errors import ConfigError
+
+    manager = _execution()
+    if not manager.drift_monitor(args.subject).is_started():
+        raise ConfigError(
+            f"drift detection of {args.subject!r} is not started; start it with: {PROG} drift start "
+            f"--returns FILE.csv (or --run ID)" + (f" --subject {args.subject}" if args.subject != "strategy" else "")
+        )
+    result = manager.check_for_drift(args.value, args.date, subject=args.subject)
+    _print({"subject": args.subject, **result.to_dict()}, args.json)
+    if not args.json:
+        when = f" {result.when:%Y-%m-%d}" if result.when is not None else ""
+        verdict = f"DRIFT ({len(result.events)} detection(s))" if result.drift_detected else "no drift"
+        print(f"drift check of {args.subject!r} step {result.step}{when}, return {args.value:g}: {verdict}")
+        for event in result.events:
+            print(f"  {event.detector} {event.direction}: {event.message}")
+    return 1 if result.drift_detected else 0
+
+
+def _cmd_drift_events(args: argparse.Namespace) -> int:
+    from ravenshire.execution import drift_events
+
+    events = _records(drift_events(_execution().engine, subject=args.subject, limit=args.limit))
+    _print(events, args.json)
+    if not args.json:
+        if not events:
+            print("no drift events" + (f" for {args.subject!r}" if args.subject else ""))
+        for e in events:
+            day = (e["date"] or "no date")[:10]
+            print(f"#{e['id']} {day} {e['subject']} {e['detector']} {e['direction']} {e['severity']}: {e['message']}")
+    return 0
+
+
+def _add_execution_commands(sub: Any) -> None:
+    def json_flag(p: argparse.ArgumentParser) -> None:
+        # SUPPRESS: when not given here, the global --json (before the command) still counts
+        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print results as JSON")
+
+    p = sub.add_parser(
+        "order",
+        help="send one paper order through the pre-trade checks",
+        description="Send one order. Exit 0 when it filled or is working, 1 when it was rejected or is cancelled "
+        "(the line says why), 2 for bad input.",
+    )
+    p.add_argument("side", type=_side, metavar="SIDE", help="BUY or SELL")
+    p.add_argument("symbol", metavar="SYMBOL", help="ticker with stored prices, e.g. AAPL")
+    p.add_argument("quantity", type=_number(positive=True), metavar="QUANTITY", help="shares, > 0")
+    p.add_argument("--limit", type=_number(positive=True), metavar="PRICE", help="limit price")
+    p.add_argument("--client-order-id", metavar="ID", help="idempotency key: the same id again sends nothing new")
+    json_flag(p)
+    p.set_defaults(func=_cmd_order)
+    p = sub.add_parser("orders", help="list orders, newest first")
+    p.add_argument("--status", choices=_STATUSES, help="only this status (open = new, accepted, partially_filled)")
+    p.add_argument("--limit", type=_count, default=50, metavar="N", help="orders to list (default 50)")
+    json_flag(p)
+    p.set_defaults(func=_cmd_orders)
+    p = sub.add_parser("cancel", help="cancel a working order")
+    p.add_argument("order", metavar="ORDER", help="order id (all digits) or client order id (anything else)")
+    p.add_argument("--reason", metavar="TEXT", help="why (stored with the order)")
+    json_flag(p)
+    p.set_defaults(func=_cmd_cancel)
+    p = sub.add_parser("positions", help="open positions with cost, mark and P&L")
+    json_flag(p)
+    p.set_defaults(func=_cmd_positions)
+    p = sub.add_parser("performance", help="live performance of the paper account")
+    json_flag(p)
+    p.set_defaults(func=_cmd_performance)
+    p = sub.add_parser("mark", help="store the daily mark-to-market snapshot")
+    p.add_argument("--date", type=_day, help="business date YYYY-MM-DD (default: the latest stored bar)")
+    json_flag(p)
+    p.set_defaults(func=_cmd_mark)
+    p = sub.add_parser("process-orders", help="advance working orders against newer bars")
+    json_flag(p)
+    p.set_defaults(func=_cmd_process_orders)
+    p = sub.add_parser(
+        "reconcile",
+        help="check the ledger against its fills",
+        description="Recompute positions, cash and filled quantities from the fills. Exit 0 when they match, 1 "
+        "when they do not (the breaks are listed).",
+    )
+    json_flag(p)
+    p.set_defaults(func=_cmd_reconcile)
+    p = sub.add_parser(
+        "killswitch",
+        help="show, set or clear the trading halt",
+        description="While the kill switch is on every order is rejected; setting it cancels the working orders. "
+        "on and off need --reason (kept in the audit trail).",
+    )
+    p.add_argument("action", choices=("status", "on", "off"), help="status, on (halt trading) or off (resume)")
+    p.add_argument("--reason", metavar="TEXT", help="why; required by on and off")
+    p.add_argument("--by", metavar="NAME", help="who (default: the OS user name)")
+    json_flag(p)
+    p.set_defaults(func=_cmd_killswitch)
+    _add_drift_commands(sub, json_flag)
+
+
+def _add_drift_commands(sub: Any, json_flag: Callable[[argparse.ArgumentParser], None]) -> None:
+    drift = sub.add_parser("drift", help="drift detection of live returns against the backtest")
+    actions = drift.add_subparsers(dest="drift_command", required=True, parser_class=_Parser, metavar="ACTION")
+    p = actions.add_parser("start", help="start the detectors from a backtest run or a returns file")
+    ref = p.add_mutually_exclusive_group(required=True)
+    ref.add_argument("--run", type=_count, metavar="ID", help="a stored backtest run (see backtest)")
+    ref.add_argument("--returns", metavar="FILE.csv", help="CSV of date and daily return columns")
+    p.add_argument("--subject", default="strategy", help="what is watched (default strategy)")
+    p.add_argument("--replace", action="store_true", help="start again if already started (keeps the events)")
+    json_flag(p)
+    p.set_defaults(func=_cmd_drift_start)
+    p = actions.add_parser("check", help="feed one live return (exit 1 when drift is detected)")
+    p.add_argument("value", type=_number(positive=False), metavar="RETURN", help="e.g. 0.004 for +0.4 %%")
+    p.add_argument("--date", type=_day, help="its business date YYYY-MM-DD (a date is fed once)")
+    p.add_argument("--subject", default="strategy", help="what is watched (default strategy)")
+    json_flag(p)
+    p.set_defaults(func=_cmd_drift_check)
+    p = actions.add_parser("events", help="the newest drift detections")
+    p.add_argument("--subject", help="only this subject")
+    p.add_argument("--limit", type=_count, default=50, metavar="N", help="events to list (default 50)")
+    json_flag(p)
+    p.set_defaults(func=_cmd_drift_events)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from ravenshire.config import OBJECTIVES, OPTIMIZERS
 
     parser = _Parser(prog=PROG, description="Ravenshire: operations system of a systematic fund.")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
     def span(p: argparse.ArgumentParser) -> None:
         p.add_argument("--symbols", help="comma-separated symbols (default: [DATA] universe)")
@@ -442,12 +905,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-track", action="store_true", help="keep the study in memory and record no runs")
     p.set_defaults(func=_cmd_optimize)
     sub.add_parser("config", help="show the effective configuration").set_defaults(func=_cmd_config)
+    _add_execution_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     args = _build_parser().parse_args(argv)
+    if getattr(args, "drift_command", None):
+        args.command = f"{args.command} {args.drift_command}"
     try:
         return int(args.func(args))
     except RavenshireError as exc:

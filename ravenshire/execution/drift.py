@@ -1015,9 +1015,9 @@ class DriftDetector:
         ks_alpha: float = KS_ALPHA,
     ) -> DriftDetector:
         """Detectors for a strategy whose backtest returned ``backtest_returns`` (NaN dropped, at least
-        :data:`MIN_REFERENCE`): its mean and σ (``ddof=1``) set CUSUM's target and every σ unit; the returns
-        themselves are KS's reference. ``detectors`` chooses among :data:`DETECTORS`; ``direction`` applies to
-        the mean detectors."""
+        :data:`MIN_REFERENCE`, and at least ``ks_window`` when the KS test runs: 120 with the defaults): its mean
+        and σ (``ddof=1``) set CUSUM's target and every σ unit; the returns themselves are KS's reference.
+        ``detectors`` chooses among :data:`DETECTORS`; ``direction`` applies to the mean detectors."""
         if isinstance(detectors, str):
             detectors = (detectors,)
         chosen = {_choice(d, "detector", DETECTORS) for d in detectors}

@@ -98,10 +98,36 @@ def _date(key: int | None) -> pd.Timestamp | None:
     return None if key is None else pd.Timestamp(str(key))
 
 
+def _account(row: Row[Any]) -> Account:
+    return Account(
+        id=row.id,
+        broker=row.broker,
+        currency=row.currency,
+        initial_cash=row.initial_cash,
+        cash=row.cash,
+        created_at=_aware(row.created_at),
+    )
+
+
+def read_account(conn: Connection, config: ExecutionConfig, now: dt.datetime) -> Account:
+    """The stored account ``[EXECUTION] account_id``, or — when no order has created it yet — the account as it
+    will be created (nothing is written)."""
+    row = conn.execute(_SELECT_ACCOUNT, {"account": config.account_id}).first()
+    if row is not None:
+        return _account(row)
+    return Account(
+        id=config.account_id,
+        broker=config.broker,
+        currency="USD",
+        initial_cash=config.initial_cash,
+        cash=config.initial_cash,
+        created_at=now,
+    )
+
+
 def ensure_account(conn: Connection, config: ExecutionConfig, now: dt.datetime) -> Account:
     """The account ``[EXECUTION] account_id``, created with ``initial_cash`` the first time. Later changes of
     ``initial_cash`` in the config do not move an existing account's cash (record a deposit instead)."""
-    t = s.accounts
     row = conn.execute(_SELECT_ACCOUNT, {"account": config.account_id}).first()
     if row is None:
         values = {
@@ -113,16 +139,9 @@ def ensure_account(conn: Connection, config: ExecutionConfig, now: dt.datetime) 
             "created_at": now,
             "updated_at": now,
         }
-        conn.execute(insert(t), values)
-        row = conn.execute(select(t).where(t.c.id == config.account_id)).one()
-    return Account(
-        id=row.id,
-        broker=row.broker,
-        currency=row.currency,
-        initial_cash=row.initial_cash,
-        cash=row.cash,
-        created_at=_aware(row.created_at),
-    )
+        conn.execute(insert(s.accounts), values)
+        row = conn.execute(_SELECT_ACCOUNT, {"account": config.account_id}).one()
+    return _account(row)
 
 
 def order_from_row(row: Row[Any] | Mapping[str, Any]) -> Order:
@@ -663,10 +682,13 @@ class ReconciliationReport:
         }
 
 
-def reconcile(engine: Engine, account: str) -> ReconciliationReport:
-    """Recompute positions, cash and filled quantities from the fills and compare (one consistent snapshot)."""
+def reconcile(engine: Engine, account: str, config: ExecutionConfig | None = None) -> ReconciliationReport:
+    """Recompute positions, cash and filled quantities from the fills and compare (one consistent snapshot). An
+    account not stored yet reconciles trivially when ``config`` describes it."""
     with read(engine) as conn:
-        acct = conn.execute(select(s.accounts).where(s.accounts.c.id == account)).first()
+        acct: Any = conn.execute(select(s.accounts).where(s.accounts.c.id == account)).first()
+        if acct is None and config is not None and config.account_id == account:
+            acct = read_account(conn, config, dt.datetime.now(dt.UTC))
         if acct is None:
             raise ConfigError(f"no account {account!r} in the store (it is created by the first order)")
         f = s.fills
@@ -778,7 +800,16 @@ def fills_frame(conn: Connection, account: str, symbols: Iterable[str] | None = 
     frame["bar_date"] = (
         from_date_keys(frame["bar_date"].to_numpy(dtype="int64")) if len(frame) else pd.DatetimeIndex([])
     )
-    frame["quantity"] = frame["quantity"].astype(float)
-    frame["price"] = frame["price"].astype(float)
-    frame["commission"] = frame["commission"].astype(float)
-    return frame
+    return frame.astype(
+        {
+            "fill_id": "int64",
+            "order_id": "int64",
+            "symbol": object,
+            "side": object,
+            "quantity": float,
+            "price": float,
+            "commission": float,
+            "slippage": float,
+            "is_demo": bool,
+        }
+    )

@@ -83,6 +83,16 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _business_date(value: Any) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"date must be YYYY-MM-DD, got {value!r}") from exc
+    if pd.isna(stamp):
+        raise ConfigError(f"date must be YYYY-MM-DD, got {value!r}")
+    return stamp.tz_localize(None).normalize() if stamp.tzinfo is not None else stamp.normalize()
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
@@ -536,7 +546,7 @@ class ExecutionManager:
     def process_open_orders(self) -> list[Order]:
         """Advance every working order: resend those still ``new`` (left by a crash before the broker answered),
         and ask the broker about the others (the paper broker fills them against bars newer than the last one
-        they saw). Returns the orders whose state changed."""
+        they saw). Returns the orders whose status or filled quantity changed."""
         with read(self.engine) as conn:
             working = ledger.open_orders(conn, self.account_id)
         changed: list[Order] = []
@@ -553,22 +563,26 @@ class ExecutionManager:
                     if current_state(conn).active:
                         continue
                     result = self._book(conn, fresh, reply, now)
-            if result != order:
+            if (result.status, result.filled_quantity) != (order.status, order.filled_quantity):
                 changed.append(result)
         return changed
+
+    def _find(self, conn: Connection, order_id: int | str) -> Order:
+        """An order of this account by id (any integer, numpy's too) or client order id."""
+        if isinstance(order_id, int | np.integer) and not isinstance(order_id, bool):
+            order = ledger.load_order(conn, int(order_id))
+        else:
+            order = ledger.order_by_client_id(conn, self.account_id, str(order_id))
+        if order is None or order.account != self.account_id:
+            raise ConfigError(f"no order {order_id!r} in account {self.account_id}")
+        return order
 
     def cancel_order(self, order_id: int | str, *, reason: str = "cancelled by the user") -> Order:
         """Cancel a working order (by id or client order id); ConfigError when there is none, OrderStateError
         when it is already final."""
         now = self._now()
         with write(self.engine) as conn:
-            order = (
-                ledger.load_order(conn, order_id)
-                if isinstance(order_id, int)
-                else ledger.order_by_client_id(conn, self.account_id, str(order_id))
-            )
-            if order is None or order.account != self.account_id:
-                raise ConfigError(f"no order {order_id!r} in account {self.account_id}")
+            order = self._find(conn, order_id)
             if order.is_open and not self.broker.cancel(order):
                 raise ConfigError(f"the broker says order {order.id} is already done; run process_open_orders()")
             return ledger.transition(conn, order, OrderStatus.CANCELLED, now, reason=reason)
@@ -589,26 +603,19 @@ class ExecutionManager:
 
     # ------------------------------------------------------------------ the ledger
     def account(self) -> Account:
-        """The account (created with ``[EXECUTION] initial_cash`` when new)."""
-        with write(self.engine) as conn:
-            return ledger.ensure_account(conn, self.config.execution, self._now())
+        """The account; one not stored yet (no order so far) is shown as it will be created, with
+        ``[EXECUTION] initial_cash``. Read only."""
+        with read(self.engine) as conn:
+            return ledger.read_account(conn, self.config.execution, self._now())
 
     def reconcile(self) -> ReconciliationReport:
         """Positions, cash and filled quantities recomputed from the fills, against the stored balances."""
-        self.account()
-        return ledger.reconcile(self.engine, self.account_id)
+        return ledger.reconcile(self.engine, self.account_id, self.config.execution)
 
     def get_order(self, order_id: int | str) -> Order:
         """An order by id or client order id."""
         with read(self.engine) as conn:
-            order = (
-                ledger.load_order(conn, order_id)
-                if isinstance(order_id, int)
-                else ledger.order_by_client_id(conn, self.account_id, str(order_id))
-            )
-        if order is None:
-            raise ConfigError(f"no order {order_id!r} in account {self.account_id}")
-        return order
+            return self._find(conn, order_id)
 
     def orders(self, *, status: str | Sequence[str] | None = None, limit: int = 500) -> pd.DataFrame:
         """The newest ``limit`` orders (optionally of some statuses), newest first: every column of the order."""
@@ -622,8 +629,13 @@ class ExecutionManager:
             query = query.where(t.c.status.in_(wanted))
         with read(self.engine) as conn:
             rows = conn.execute(query.order_by(t.c.id.desc()).limit(limit)).all()
-        frame = pd.DataFrame([ledger.order_from_row(r).to_dict() for r in rows])
-        return frame if len(frame) else pd.DataFrame(columns=[f.name for f in dataclasses.fields(Order)])
+        columns = [f.name for f in dataclasses.fields(Order)]
+        frame = pd.DataFrame([dataclasses.asdict(ledger.order_from_row(r)) for r in rows], columns=columns)
+        frame["status"] = frame["status"].astype(str)
+        for column in ("created_at", "updated_at"):
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+        frame["last_bar_date"] = pd.to_datetime(frame["last_bar_date"])
+        return frame
 
     def order_events(self, order_id: int) -> pd.DataFrame:
         """An order's life: at, status, filled_quantity, reason, oldest first."""
@@ -671,7 +683,7 @@ class ExecutionManager:
         that date — the record — so a past date is marked with the positions and cash it had then."""
         from ravenshire.execution.performance import performance_metrics
 
-        account = ledger.ensure_account(conn, self.config.execution, self._now())
+        account = ledger.read_account(conn, self.config.execution, self._now())
         fills = ledger.fills_frame(conn, self.account_id)
         when = as_of if as_of is not None else self.bars.latest_date()
         if when is None:
@@ -702,16 +714,23 @@ class ExecutionManager:
         unrealized P&L, ``daily_pnl``, ``win_rate`` and ``profit_factor`` over closed FIFO trades, trades,
         turnover and the current drawdown, marked at the latest stored closes. See
         :class:`ravenshire.execution.performance.PerformanceMetrics`."""
-        with write(self.engine) as conn:  # the account may need creating; one consistent snapshot
+        with read(self.engine) as conn:  # one consistent snapshot
             return self._metrics(conn, None)
 
     def mark_to_market(self, as_of: Any = None) -> Any:
         """Store the daily snapshot (equity, cash, exposures, P&L, drawdown) for ``as_of`` (default the latest
         stored bar date), replacing one already stored for that date, and set the kill switch when the drawdown
         has reached ``[RISK] max_drawdown``. Returns the metrics the snapshot was made from."""
-        when = None if as_of is None else pd.Timestamp(as_of).normalize()
+        when = None if as_of is None else _business_date(as_of)
+        latest = self.bars.latest_date()
+        if when is not None and latest is not None and when > latest:
+            raise ConfigError(
+                f"cannot mark {when.date()}: the newest stored bar is {latest.date()} (fetch first, or give an "
+                "earlier date)"
+            )
         now = self._now()
         with write(self.engine) as conn:
+            ledger.ensure_account(conn, self.config.execution, now)
             metrics = self._metrics(conn, when)
             key = date_key(metrics.as_of)
             row = {
@@ -787,6 +806,12 @@ class ExecutionManager:
         if run_id is not None:
             return monitor.start_from_run(run_id, replace=replace, **detector_options)
         return monitor.start(backtest_returns, replace=replace, **detector_options)
+
+    def drift_events(self, subject: str | None = None, since: Any = None, limit: int = 500) -> pd.DataFrame:
+        """Stored drift events, newest first (see :func:`ravenshire.execution.drift_store.drift_events`)."""
+        from ravenshire.execution.drift_store import drift_events
+
+        return drift_events(self.engine, subject, since, limit)
 
     def check_for_drift(self, current_return: float, when: Any = None, *, subject: str = "strategy") -> Any:
         """The seed's call: feed the live strategy's return of ``when`` (a business date; default none) to its

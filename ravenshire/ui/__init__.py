@@ -5,23 +5,43 @@ read through the layers' query functions and call the layers' managers.
 """
 
 from ravenshire.ui.common import (
+    LIVE_TTL,
+    attempt,
     cached_query,
+    clear_reads,
     demo_banner,
+    execution_query,
     flash,
     get_config,
     get_engine,
+    get_execution_manager,
     get_manager,
+    kill_switch_badge,
+    kill_switch_banner,
+    live_panel,
+    live_query,
+    read_kill_switch,
     run_action,
     show_flashes,
 )
 
 __all__ = [
+    "LIVE_TTL",
+    "attempt",
     "cached_query",
+    "clear_reads",
     "demo_banner",
+    "execution_query",
     "flash",
     "get_config",
     "get_engine",
+    "get_execution_manager",
     "get_manager",
+    "kill_switch_badge",
+    "kill_switch_banner",
+    "live_panel",
+    "live_query",
+    "read_kill_switch",
     "run_action",
     "show_flashes",
 ]

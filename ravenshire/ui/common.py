@@ -11,21 +11,39 @@ from sqlalchemy import Engine
 
 from ravenshire.config import Config, load_config
 from ravenshire.errors import RavenshireError
+from ravenshire.execution import ExecutionManager, KillSwitchState, kill_switch_state
 from ravenshire.store import init_db
 
 __all__ = [
+    "LIVE_TTL",
+    "attempt",
     "cached_query",
+    "clear_reads",
     "demo_banner",
+    "execution_query",
     "flash",
     "get_config",
     "get_engine",
+    "get_execution_manager",
     "get_manager",
+    "kill_switch_badge",
+    "kill_switch_banner",
+    "live_panel",
+    "live_query",
+    "read_kill_switch",
     "run_action",
     "show_flashes",
 ]
 
 log = logging.getLogger("ravenshire.ui")
 T = TypeVar("T")
+
+#: Longest life (seconds) of a cached read that must not be stale for long (the kill switch): the shorter of this
+#: and ``[UI] cache_ttl``.
+LIVE_TTL = 3
+
+# The ``clear`` of each cache of store reads (one for cached_query's reads, one for live_query's).
+_CLEARERS: dict[str, Callable[[], None]] = {}
 
 
 @st.cache_resource(show_spinner=False)
@@ -53,11 +71,26 @@ def get_manager() -> Any:
     return _manager(config, config.store_url)
 
 
+@st.cache_resource(show_spinner=False)
+def _execution_manager(_config: Config, url: str) -> ExecutionManager:
+    return ExecutionManager(_config, engine=get_engine(url, _config.store.busy_timeout_ms), origin="ui")
+
+
+def get_execution_manager() -> ExecutionManager:
+    """The process's ExecutionManager (origin ``ui``: the orders it sends are stored as the UI's)."""
+    config = get_config()
+    return _execution_manager(config, config.store_url)
+
+
 def _ttl() -> int:
     try:
         return get_config().ui.cache_ttl
     except RavenshireError:
         return 15
+
+
+def _live_ttl() -> int:
+    return min(_ttl(), LIVE_TTL)
 
 
 def cached_query(func: Callable[..., T]) -> Callable[..., T]:
@@ -80,7 +113,105 @@ def cached_query(func: Callable[..., T]) -> Callable[..., T]:
         return _cached(engine, config.store_url, name, *args)
 
     call.clear = _cached.clear  # type: ignore[attr-defined]
+    _CLEARERS["query"] = _cached.clear
     return call
+
+
+def live_query(func: Callable[..., T]) -> Callable[..., T]:
+    """:func:`cached_query` with a life of at most :data:`LIVE_TTL` seconds, for what must not be stale for long
+    (the kill switch). Its own cache: st.cache_data rebuilds a cache whose TTL changes, so reads of two TTLs
+    must not share one."""
+
+    name = f"{func.__module__}.{func.__qualname__}"
+
+    @st.cache_data(ttl=_live_ttl(), show_spinner=False)
+    def _live(_engine: Engine, url: str, query: str, *args: Any) -> T:
+        return func(_engine, *args)
+
+    def call(*args: Any) -> T:
+        config = get_config()
+        engine = get_engine(config.store_url, config.store.busy_timeout_ms)
+        return _live(engine, config.store_url, name, *args)
+
+    call.clear = _live.clear  # type: ignore[attr-defined]
+    _CLEARERS["live"] = _live.clear
+    return call
+
+
+def clear_reads() -> None:
+    """Forget every cached store read (after this session wrote to the store)."""
+    for clear in _CLEARERS.values():
+        clear()
+
+
+def execution_query(method: str) -> Callable[..., Any]:
+    """A cached read (:func:`cached_query`) of the ExecutionManager's ``method``, e.g.
+    ``execution_query("positions")()``; its arguments are the method's."""
+    if not callable(getattr(ExecutionManager, method, None)):
+        raise AttributeError(f"ExecutionManager has no method {method!r}")
+
+    def query(_engine: Engine, *args: Any) -> Any:
+        return getattr(get_execution_manager(), method)(*args)
+
+    query.__qualname__ = f"ExecutionManager.{method}"
+    return cached_query(query)
+
+
+# ------------------------------------------------------------------ the kill switch, on every page
+_kill_switch_read: Callable[[], KillSwitchState] | None = None
+
+
+def read_kill_switch() -> KillSwitchState:
+    """The kill switch's state, read at most :data:`LIVE_TTL` seconds ago; raises when the store cannot be read."""
+    global _kill_switch_read
+    if _kill_switch_read is None:
+        _kill_switch_read = live_query(kill_switch_state)
+    return _kill_switch_read()
+
+
+def _kill_switch_or_error() -> tuple[KillSwitchState | None, str | None]:
+    try:
+        return read_kill_switch(), None
+    except RavenshireError as exc:
+        log.warning("cannot read the kill switch: %s", exc)
+        return None, str(exc)
+    except Exception as exc:  # the frame must draw whatever the store does; the traceback goes to the server log
+        log.exception("cannot read the kill switch")
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def kill_switch_banner() -> KillSwitchState | None:
+    """A red banner while the kill switch is on (who, why, when); a clear error when it cannot be read."""
+    state, error = _kill_switch_or_error()
+    if error is not None:
+        st.error(
+            f"**Kill switch state unknown** — the store could not be read ({error}). Orders are checked against "
+            "the switch when sent, so none is sent while it is on; see the app's log.",
+            icon=":material/report:",
+        )
+    elif state is not None and state.active:
+        st.error(
+            f"**TRADING HALTED** — {state.message}. No order is sent while the kill switch is on; clear it on "
+            "the Execution page.",
+            icon=":material/block:",
+        )
+    return state
+
+
+def kill_switch_badge() -> None:
+    """The kill switch's state as a sidebar badge."""
+    state, error = _kill_switch_or_error()
+    if error is not None or state is None:
+        st.markdown(":gray-badge[:material/help: Kill switch: unknown]")
+    elif state.active:
+        st.markdown(":red-badge[:material/block: Kill switch ON — trading halted]")
+    else:
+        st.markdown(":green-badge[:material/check_circle: Trading on]")
+
+
+def live_panel(panel: Callable[[], Any]) -> None:
+    """Draw ``panel`` as a fragment that redraws itself every ``[UI] refresh_seconds``."""
+    st.fragment(panel, run_every=get_config().ui.refresh_seconds)()
 
 
 def demo_banner(is_demo: bool) -> None:
@@ -104,6 +235,19 @@ def run_action(label: str, action: Callable[[], T]) -> T | None:
         log.exception("unexpected error in %s", label)
         st.error(f"Unexpected error ({type(exc).__name__}): {exc}. Details are in the app's log.")
     return None
+
+
+def attempt(label: str, action: Callable[[], T]) -> tuple[T | None, str | None]:
+    """Like :func:`run_action`, but the failure is returned as a message instead of being shown: ``(result,
+    None)`` or ``(None, message)`` (to keep it for the next run with :func:`flash`)."""
+    try:
+        with st.spinner(label):
+            return action(), None
+    except RavenshireError as exc:
+        return None, str(exc)
+    except Exception as exc:  # a bug: say so plainly, keep the traceback in the server log
+        log.exception("unexpected error in %s", label)
+        return None, f"Unexpected error ({type(exc).__name__}): {exc}. Details are in the app's log."
 
 
 _FLASH_KEY = "_ravenshire_flash"

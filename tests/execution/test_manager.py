@@ -345,3 +345,28 @@ def test_reconciliation_finds_a_tampered_ledger(em: ExecutionManager, market: Ma
     ]
     assert report.cash_difference == pytest.approx(5.0)
     assert "positions differ for AAA" in report.message
+
+
+def test_a_new_account_reads_without_writing(em: ExecutionManager, market: Market) -> None:
+    market.flat("AAA", DAYS[:1], 100.0)
+    metrics = em.get_performance_metrics()
+    assert (metrics.equity, metrics.n_trades, metrics.n_positions) == (100_000, 0, 0)
+    assert em.positions().empty and em.orders().empty and em.account().cash == 100_000
+    assert em.reconcile().ok
+    assert count(em, s.accounts) == 0  # reading created nothing
+    em.mark_to_market()
+    assert count(em, s.accounts) == 1 and len(em.equity_curve()) == 1
+    with pytest.raises(ConfigError, match="cannot mark 2024-01-03: the newest stored bar is 2024-01-02"):
+        em.mark_to_market("2024-01-03")
+
+
+def test_orders_by_numpy_id_and_frame_types(em: ExecutionManager, market: Market) -> None:
+    market.flat("AAA", DAYS[:1], 100.0)
+    em.execute_trade("AAA", "BUY", 10, price=90.0)
+    frame = em.orders()
+    order_id = frame["id"].iloc[0]  # a numpy integer
+    assert em.get_order(order_id).status == "accepted"
+    assert em.cancel_order(order_id).status == "cancelled"
+    assert (
+        str(em.orders()["created_at"].dtype).startswith("datetime64") and em.orders()["status"].iloc[0] == "cancelled"
+    )

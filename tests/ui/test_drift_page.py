@@ -1,0 +1,79 @@
+"""The Drift page under AppTest, against a real temp store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from ravenshire.config import load_config
+from ravenshire.execution import ExecutionManager
+from tests.conftest import PROJECT
+
+APP = str(PROJECT / "app.py")
+PAGE = "pages/drift.py"
+
+
+@pytest.fixture(autouse=True)
+def navigation_v2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the page inside app.py's frame (see tests/ui/test_execution_page.py's fixture of the same name)."""
+    init = PagesManager.__init__
+
+    def v2(self: PagesManager, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", v2)
+
+
+def _run(at: AppTest | None = None) -> AppTest:
+    at = at or AppTest.from_file(APP, default_timeout=120).switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_no_monitor_says_how_to_start_one(app_env) -> None:
+    at = _run()
+    assert at.title[0].value == "Drift"
+    assert any("No drift monitor is started" in i.value and "start_drift_monitor" in i.value for i in at.info)
+    assert any("No input drift shift recorded" in i.value for i in at.info)
+    assert not at.error
+
+
+def test_a_shift_in_live_returns_shows_in_the_events_table(app_env) -> None:
+    rng = np.random.default_rng(5)
+    em = ExecutionManager(load_config())
+    reference = pd.Series(rng.normal(0.0005, 0.01, 504), index=pd.bdate_range("2020-01-01", periods=504))
+    em.start_drift_monitor(backtest_returns=reference)
+    live = np.concatenate([rng.normal(0.0005, 0.01, 5), rng.normal(-0.03, 0.01, 10)])  # the mean falls on day 6
+    days = pd.bdate_range("2024-01-01", periods=len(live))
+    checks = [em.check_for_drift(current_return=float(r), when=d) for d, r in zip(days, live, strict=True)]
+    fired = [e for c in checks for e in c.events]
+    assert fired  # the shift is detected
+
+    at = _run()
+    subjects = at.dataframe[0].value
+    assert list(subjects["subject"]) == ["strategy"] and subjects["steps"].iloc[0] == len(live)
+    events = at.dataframe[1].value
+    assert len(events) == len(fired)
+    assert set(events["detector"]) == {e.detector for e in fired}
+    assert events["message"].iloc[-1] == fired[0].message
+    assert pd.Timestamp(events["date"].iloc[-1]) == fired[0].when
+    assert len(at.get("vega_lite_chart")) == 3  # one chart per detector
+
+
+def test_input_drift_per_feature(app_env) -> None:
+    rng = np.random.default_rng(3)
+    em = ExecutionManager(load_config())
+    reference = pd.DataFrame({"vix": rng.normal(15, 2, 500), "momentum": rng.normal(0, 1, 500)})
+    current = pd.DataFrame({"vix": rng.normal(25, 2, 60), "momentum": rng.normal(0, 1, 60)})
+    table = em.drift_monitor().record_feature_drift("regime", reference, current, "2024-06-28")
+    assert table.loc["vix", "verdict"] == "shift"
+    at = _run()
+    assert next(s for s in at.selectbox if s.label == "Model").value == "regime"
+    psi = at.dataframe[-1].value
+    assert set(psi["feature"]) == {"vix", "momentum"}
+    assert psi.set_index("feature").loc["vix", "verdict"] == "shift"

@@ -1,0 +1,197 @@
+"""The Execution page (and the kill switch in the app's frame) under AppTest, against a real temp store."""
+
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from ravenshire.config import load_config
+from ravenshire.data import DataManager
+from ravenshire.execution import ExecutionManager
+from tests.conftest import PROJECT
+
+APP = str(PROJECT / "app.py")
+PAGE = "pages/execution.py"
+CID_KEY = "_execution_order_cid"
+
+
+@pytest.fixture(autouse=True)
+def navigation_v2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run pages inside app.py's frame, as the server does once st.navigation has run in the process.
+
+    With a ``pages/`` folder beside app.py, Streamlit runs a process's first script run as a v1 multipage app (a
+    page file alone, without app.py); ``st.navigation`` then turns that off for good. AppTest resets it before
+    every run, so a switched-to page would run without the frame (no kill switch banner, no sidebar).
+    """
+    init = PagesManager.__init__
+
+    def v2(self: PagesManager, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", v2)
+
+
+def _run(at: AppTest | None = None) -> AppTest:
+    at = at or AppTest.from_file(APP, default_timeout=120).switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def _manager() -> ExecutionManager:
+    return ExecutionManager(load_config())
+
+
+def _order(at: AppTest, symbol: str, quantity: float | None, *, side: str = "BUY", limit: float | None = None):
+    """Fill the order form in and send it."""
+    next(s for s in at.selectbox if s.label == "Symbol").set_value(symbol)
+    next(r for r in at.radio if r.label == "Side").set_value(side)
+    if quantity is not None:
+        next(n for n in at.number_input if n.label == "Quantity [shares]").set_value(quantity)
+    if limit is not None:
+        next(r for r in at.radio if r.label == "Order type").set_value("limit")
+        next(n for n in at.number_input if n.label == "Limit price").set_value(limit)
+    _button(at, "Send paper order").click()
+    return _run(at)
+
+
+@pytest.fixture
+def prices(app_env) -> None:
+    """The demo universe's bars in the temp store (what the Data page would bootstrap)."""
+    DataManager(load_config()).bootstrap_demo()
+
+
+def test_an_empty_ledger_shows_empty_states(app_env) -> None:
+    at = _run()
+    assert at.title[0].value == "Execution"
+    assert any("No fill yet" in i.value for i in at.info)
+    assert any("No daily snapshot yet" in i.value and "python -m ravenshire mark" in i.value for i in at.info)
+    assert any("No order yet" in i.value for i in at.info)
+    assert any("No open position" in i.value for i in at.info)
+    assert any("store holds no prices yet" in w.value for w in at.warning)
+    assert any("DEMO DATA" in m.value for m in at.markdown)
+    assert any("Trading on" in m.value for m in at.sidebar.markdown)
+    assert not at.error
+
+
+def test_a_seeded_ledger_shows_its_figures(app_env, prices) -> None:
+    em = _manager()
+    bought = em.execute_trade("AAA", "BUY", 10)
+    resting = em.execute_trade("BBB", "BUY", 5, price=0.01)  # far below the market: stays working
+    em.mark_to_market()
+    metrics = em.get_performance_metrics()
+    at = _run()
+    assert _metric(at, "Equity [USD]") == f"{metrics.equity:,.2f}"
+    assert _metric(at, "Positions") == "1"
+    assert any("DEMO DATA" in m.value for m in at.markdown)
+    frames = [d.value for d in at.dataframe]
+    positions = next(f for f in frames if "avg_cost" in f.columns)
+    assert list(positions["symbol"]) == ["AAA"] and positions["quantity"].iloc[0] == 10
+    orders = next(f for f in frames if "client_order_id" in f.columns)
+    assert set(orders["id"]) == {bought.id, resting.id}
+    assert any("balance" in f.columns and "kind" in f.columns for f in frames)  # the cash ledger
+    assert not any("No daily snapshot" in i.value for i in at.info)
+
+    _button(at, "Cancel order").click()  # the only working order is selected
+    at = _run(at)
+    assert any(f"Order #{resting.id} cancelled" in s.value for s in at.success)
+    assert em.get_order(resting.id).status == "cancelled"
+
+    _button(at, "Reconcile the ledger").click()
+    at = _run(at)
+    assert any(s.value.startswith("Ledger reconciles") for s in at.success)
+
+
+def test_the_order_form_sends_one_paper_order_however_often_it_runs(app_env, prices) -> None:
+    at = _run()
+    cid = at.session_state[CID_KEY]
+    at = _order(at, "AAA", 7)
+    assert any("Last order" in s.value and "filled 7 at" in s.value for s in at.success), [s.value for s in at.success]
+    orders = _manager().orders()
+    assert len(orders) == 1 and orders["client_order_id"].iloc[0] == cid and orders["origin"].iloc[0] == "ui"
+    assert at.session_state[CID_KEY] != cid  # the next order gets a new key
+
+    _run(at)  # a plain rerun sends nothing
+    # A run interrupted before the key changed (a double click) sends the same key again: still one order.
+    at.session_state[CID_KEY] = cid
+    at = _run(at)
+    at = _order(at, "AAA", 7)
+    assert len(_manager().orders()) == 1
+    assert any(f"Order #{orders['id'].iloc[0]}" in s.value for s in at.success)
+
+
+def test_a_bad_quantity_is_refused_beside_the_field_and_nothing_is_stored(app_env) -> None:
+    at = _run()
+    cid = at.session_state[CID_KEY]
+    at = _order(at, "AAA", -5)
+    assert any("Quantity must be a positive number" in e.value for e in at.error)
+    at = _order(at, "AAA", None, limit=None)  # empty quantity
+    assert any("Quantity must be a positive number" in e.value for e in at.error)
+    next(r for r in at.radio if r.label == "Order type").set_value("limit")
+    at = _order(at, "AAA", 3)  # a limit order without its price
+    assert any("A limit order needs a limit price" in e.value for e in at.error)
+    assert _manager().orders().empty
+    assert at.session_state[CID_KEY] == cid  # nothing was sent: the same order may still be sent
+
+
+def test_the_kill_switch_set_and_cleared_from_the_ui(app_env, prices) -> None:
+    at = _run()
+    _button(at, "Halt trading").click()
+    at = _run(at)  # the reason is missing
+    assert any(e.value == "Reason is required." for e in at.error)
+    assert any(e.value == "Name is required." for e in at.error)
+    assert not _manager().kill_switch().active
+
+    next(t for t in at.text_input if t.label == "Your name").input("alice")
+    next(t for t in at.text_area if t.label == "Reason").input("broker outage")
+    _button(at, "Halt trading").click()
+    at = _run(at)
+    state = _manager().kill_switch()
+    assert state.active and state.actor == "alice" and state.reason == "broker outage"
+    assert any("TRADING HALTED" in e.value and "broker outage" in e.value and "alice" in e.value for e in at.error)
+    assert any("Kill switch ON" in m.value for m in at.sidebar.markdown)
+    assert any("Order entry is disabled" in e.value for e in at.error)
+    assert _button(at, "Send paper order").disabled
+    assert next(n for n in at.number_input if n.label == "Quantity [shares]").disabled
+
+    # The banner is part of the frame: every page shows it.
+    other = _run(AppTest.from_file(APP, default_timeout=120).switch_page("pages/drift.py"))
+    assert any("TRADING HALTED" in e.value for e in other.error)
+
+    assert next(t for t in at.text_input if t.label == "Your name").value == "alice"  # remembered
+    next(t for t in at.text_area if t.label == "Reason").input("outage over")
+    _button(at, "Resume trading").click()
+    at = _run(at)
+    assert not _manager().kill_switch().active
+    assert any("Kill switch cleared by alice" in s.value for s in at.success)
+    assert not any("TRADING HALTED" in e.value for e in at.error)
+    assert not _button(at, "Send paper order").disabled
+    history = next(d.value for d in at.dataframe if "automatic" in d.value.columns)
+    assert list(history["active"]) == [False, True]
+
+
+def test_a_kill_switch_set_elsewhere_shows_and_a_broken_store_is_a_message(app_env, monkeypatch, tmp_path) -> None:
+    _manager().set_kill_switch(actor="cli-bob", reason="fat finger")
+    at = _run()
+    assert any("TRADING HALTED" in e.value and "cli-bob" in e.value for e in at.error)
+    # The store cannot be read: a clear message in the frame, never a traceback.
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("RAVENSHIRE_STORE_URL", f"sqlite:///{tmp_path / 'a-file' / 'ravenshire.db'}")
+    broken = AppTest.from_file(APP, default_timeout=120).switch_page(PAGE)
+    broken.run()
+    assert not broken.exception, [e.value for e in broken.exception]
+    assert any("Kill switch state unknown" in e.value for e in broken.error)
+    assert any("Kill switch: unknown" in m.value for m in broken.sidebar.markdown)
