@@ -7,9 +7,17 @@ banner, then the page the user picked.
 import streamlit as st
 
 from ravenshire.errors import RavenshireError
-from ravenshire.ui import demo_banner, get_config, kill_switch_badge, kill_switch_banner, live_panel
+from ravenshire.ui import (
+    demo_banner,
+    get_config,
+    kill_switch_badge,
+    kill_switch_banner,
+    live_panel,
+    mark_frame,
+)
 
 st.set_page_config(page_title="Ravenshire", page_icon=":material/monitoring:", layout="wide")
+deep_link = mark_frame()  # a page opened by URL before the frame was up (see ravenshire.ui.require_frame)
 
 try:
     config = get_config()
@@ -17,11 +25,13 @@ except RavenshireError as exc:
     st.error(f"Ravenshire cannot start: {exc}")
     st.stop()
 
-pages = [
-    st.Page("pages/data.py", title="Data", icon=":material/database:", default=True),
-    st.Page("pages/execution.py", title="Execution", icon=":material/swap_horiz:"),
-    st.Page("pages/drift.py", title="Drift", icon=":material/troubleshoot:"),
+PAGES = [
+    ("pages/data.py", "Data", ":material/database:"),
+    ("pages/execution.py", "Execution", ":material/swap_horiz:"),
+    ("pages/drift.py", "Drift", ":material/troubleshoot:"),
 ]
+opening = deep_link if deep_link in {path for path, _, _ in PAGES} else PAGES[0][0]
+pages = [st.Page(path, title=title, icon=icon, default=path == opening) for path, title, icon in PAGES]
 
 with st.sidebar:
     st.markdown(f"### {config.ui.title}")

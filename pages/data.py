@@ -6,7 +6,9 @@ import streamlit as st
 
 from ravenshire.data import FetchSummary, queries
 from ravenshire.data.validation import RULES
-from ravenshire.ui import cached_query, flash, get_config, get_manager, run_action, show_flashes
+from ravenshire.ui import cached_query, flash, get_config, get_manager, require_frame, run_action, show_flashes
+
+require_frame("pages/data.py")  # first: only inside app.py's frame
 
 coverage = cached_query(queries.coverage)
 totals = cached_query(queries.store_totals)
@@ -70,6 +72,7 @@ c4.metric("Data versions", head["versions"])
 tab_cov, tab_val, tab_ver, tab_fetch, tab_log = st.tabs(
     ["Coverage", "Validation", "Versions", "Fetch & import", "Fetch log"]
 )
+
 
 with tab_cov:
     universe = pd.DataFrame({"symbol": list(config.data.universe)})

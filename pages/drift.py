@@ -7,7 +7,9 @@ import streamlit as st
 
 from ravenshire.execution import drift_events, drift_observations, drift_subjects, feature_drift_history
 from ravenshire.execution.drift import PSI_MODERATE, PSI_SHIFT
-from ravenshire.ui import cached_query, run_action, show_flashes
+from ravenshire.ui import cached_query, require_frame, run_action, show_flashes
+
+require_frame("pages/drift.py")  # first: only inside app.py's frame
 
 subjects_q = cached_query(drift_subjects)
 observations_q = cached_query(drift_observations)
@@ -89,6 +91,7 @@ st.caption(
     "Live returns of each strategy against its backtest (Page-Hinkley, CUSUM, windowed Kolmogorov-Smirnov), and "
     "the population stability index (PSI) of each model's inputs."
 )
+
 
 subjects = run_action("Reading the drift monitors…", subjects_q)
 if subjects is None:

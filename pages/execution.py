@@ -21,9 +21,12 @@ from ravenshire.ui import (
     get_execution_manager,
     live_panel,
     read_kill_switch,
+    require_frame,
     run_action,
     show_flashes,
 )
+
+require_frame("pages/execution.py")  # first: only inside app.py's frame
 
 account_q = execution_query("account")
 metrics_q = execution_query("get_performance_metrics")
@@ -202,6 +205,7 @@ if curve is not None:
 tab_trade, tab_orders, tab_pos, tab_ledger, tab_kill = st.tabs(
     ["Trade", "Orders", "Positions", "Fills & cash", "Kill switch"]
 )
+
 
 switch = run_action("Reading the kill switch…", read_kill_switch)
 halted = switch is not None and switch.active

@@ -20,7 +20,9 @@ from ravenshire.ui.common import (
     kill_switch_banner,
     live_panel,
     live_query,
+    mark_frame,
     read_kill_switch,
+    require_frame,
     run_action,
     show_flashes,
 )
@@ -41,7 +43,9 @@ __all__ = [
     "kill_switch_banner",
     "live_panel",
     "live_query",
+    "mark_frame",
     "read_kill_switch",
+    "require_frame",
     "run_action",
     "show_flashes",
 ]

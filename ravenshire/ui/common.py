@@ -262,3 +262,26 @@ def show_flashes() -> None:
     """Show, once, the messages kept by :func:`flash`."""
     for kind, message in st.session_state.pop(_FLASH_KEY, []):
         getattr(st, kind)(message)
+
+
+#: Session keys of the frame guard (see :func:`require_frame`).
+FRAME_KEY = "_ravenshire_frame"
+DEEP_LINK_KEY = "_ravenshire_deep_link"
+
+
+def mark_frame() -> str | None:
+    """Called by app.py at the start of every run: pages may run (the frame is up). Returns the page a deep link
+    asked for before the frame was up (see :func:`require_frame`), once, or None."""
+    st.session_state[FRAME_KEY] = True
+    return st.session_state.pop(DEEP_LINK_KEY, None)
+
+
+def require_frame(page: str) -> None:
+    """First line of every page: run the page only inside app.py's frame (login gate, kill-switch banner,
+    sidebar). With a ``pages/`` folder beside app.py, Streamlit runs a server's FIRST script run as a v1 multipage
+    app when it comes from a deep link (``/execution``): the page file alone, without app.py — until app.py's
+    ``st.navigation`` has run once in the process. Such a run is sent to app.py, which then opens ``page``."""
+    if st.session_state.get(FRAME_KEY):
+        return
+    st.session_state[DEEP_LINK_KEY] = page
+    st.switch_page("app.py")

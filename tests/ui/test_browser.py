@@ -38,3 +38,22 @@ def test_data_page_in_a_browser_bootstraps_demo_data_and_imports_a_file(app_env,
         page.screenshot(path=str(tmp_path / "after-import.png"), full_page=True)
         assert "Traceback" not in page.inner_text("body")
     assert "Traceback" not in log.read_text()
+
+
+def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_frame(app_env, tmp_path: Path) -> None:
+    """Regression: with a pages/ folder, Streamlit ran a fresh server's first deep-linked request as the page file
+    alone (no app.py: no kill-switch banner, no sidebar, no login gate)."""
+    from ravenshire.config import load_config
+    from ravenshire.execution.killswitch import set_kill_switch
+    from ravenshire.store import init_db
+
+    config = load_config(env=app_env)
+    set_kill_switch(init_db(config.store_url), actor="tester", reason="deep link check")
+    with app_server(app_env, tmp_path / "app.log") as url, chromium_page() as page:
+        page.goto(f"{url}/execution")  # the very first request of the server
+        wait_for_app(page)
+        page.get_by_text("TRADING HALTED", exact=True).wait_for(timeout=60_000)
+        page.get_by_text("Account PAPER-001").wait_for(timeout=60_000)  # and it is the Execution page
+        body = page.inner_text("body")
+        assert "deep link check" in body and "Traceback" not in body
+        page.screenshot(path=str(tmp_path / "deep-link.png"), full_page=True)
