@@ -73,10 +73,12 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC)
 
 
+_LATEST = select(s.kill_switch_events).order_by(s.kill_switch_events.c.id.desc()).limit(1)
+
+
 def current_state(conn: Connection) -> KillSwitchState:
     """The switch's state, read on ``conn`` (inside the caller's transaction)."""
-    t = s.kill_switch_events
-    row = conn.execute(select(t).order_by(t.c.id.desc()).limit(1)).first()
+    row = conn.execute(_LATEST).first()
     if row is None:
         return KillSwitchState(active=False)
     return KillSwitchState(

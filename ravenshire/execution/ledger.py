@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, Float, Row, bindparam, func, insert, literal, select, union_all, update
 
 from ravenshire.config import ExecutionConfig
 from ravenshire.errors import ConfigError
@@ -73,9 +73,100 @@ _SELECT_BY_CLIENT_ID = select(s.orders).where(
 _SELECT_POSITIONS = select(s.positions.c.symbol, s.positions.c.quantity).where(
     s.positions.c.account == bindparam("account")
 )
-_SELECT_WORKING = select(
-    s.orders.c.symbol, s.orders.c.side, s.orders.c.quantity - s.orders.c.filled_quantity, s.orders.c.limit_price
-).where(s.orders.c.account == bindparam("account"), s.orders.c.status.in_([str(x) for x in OPEN_STATUSES]))
+_REMAINING = s.orders.c.quantity - s.orders.c.filled_quantity
+_IS_LIMIT = s.orders.c.limit_price.is_not(None)
+_SELECT_WORKING = (
+    select(
+        s.orders.c.symbol,
+        s.orders.c.side,
+        _IS_LIMIT,
+        func.sum(_REMAINING),
+        func.sum(_REMAINING * s.orders.c.limit_price),
+        func.count(),
+    )
+    .where(
+        s.orders.c.account == bindparam("account"),
+        s.orders.c.status.in_([str(OrderStatus.NEW), str(OrderStatus.ACCEPTED), str(OrderStatus.PARTIALLY_FILLED)]),
+    )
+    .group_by(s.orders.c.symbol, s.orders.c.side, _IS_LIMIT)
+)
+# Positions and working orders in one round trip: kind 'P' rows are positions (quantity in ``shares``), kind 'W'
+# rows are working orders summed per (symbol, side, limit or market).
+_SELECT_HOLDINGS = union_all(
+    select(
+        literal("P").label("kind"),
+        s.positions.c.symbol,
+        literal("").label("side"),
+        literal(False).label("is_limit"),
+        s.positions.c.quantity.label("shares"),
+        literal(None, Float).label("limit_value"),
+        literal(0).label("n"),
+    ).where(s.positions.c.account == bindparam("account")),
+    select(
+        literal("W"),
+        s.orders.c.symbol,
+        s.orders.c.side,
+        _IS_LIMIT,
+        func.sum(_REMAINING),
+        func.sum(_REMAINING * s.orders.c.limit_price),
+        func.count(),
+    )
+    .where(
+        s.orders.c.account == bindparam("account"),
+        s.orders.c.status.in_([str(OrderStatus.NEW), str(OrderStatus.ACCEPTED), str(OrderStatus.PARTIALLY_FILLED)]),
+    )
+    .group_by(s.orders.c.symbol, s.orders.c.side, _IS_LIMIT),
+)
+_INSERT_EVENTS = insert(s.order_events)
+_INSERT_CASH = insert(s.cash_ledger)
+_SELECT_PEAK = select(func.max(s.equity_snapshots.c.equity)).where(s.equity_snapshots.c.account == bindparam("account"))
+_POSITION_UPSERTS: dict[str, Any] = {}
+
+
+def _latest_switch(column: Any) -> Any:
+    k = s.kill_switch_events
+    return select(column).order_by(k.c.id.desc()).limit(1).scalar_subquery()
+
+
+# What every order's checks start from, in one statement: the account row, its equity peak, the newest fetch
+# (the bars' version) and the kill switch's newest event.
+_SELECT_BOOK_HEAD = select(
+    s.accounts,
+    select(func.max(s.equity_snapshots.c.equity))
+    .where(s.equity_snapshots.c.account == s.accounts.c.id)
+    .scalar_subquery()
+    .label("peak"),
+    select(func.max(s.fetches.c.id)).scalar_subquery().label("stamp"),
+    _latest_switch(s.kill_switch_events.c.id).label("ks_id"),
+    _latest_switch(s.kill_switch_events.c.active).label("ks_active"),
+    _latest_switch(s.kill_switch_events.c.actor).label("ks_actor"),
+    _latest_switch(s.kill_switch_events.c.reason).label("ks_reason"),
+    _latest_switch(s.kill_switch_events.c.at).label("ks_at"),
+    _latest_switch(s.kill_switch_events.c.automatic).label("ks_automatic"),
+).where(s.accounts.c.id == bindparam("account"))
+
+
+@dataclasses.dataclass(frozen=True)
+class BookHead:
+    """The account, its equity peak (None without a snapshot), the newest fetch id and the kill switch's newest
+    event (``switch_row``: active, actor, reason, at, automatic; None when never used)."""
+
+    account: Account
+    peak: float | None
+    stamp: int | None
+    switch_row: tuple[bool, str, str, dt.datetime, bool] | None
+
+
+def book_head(conn: Connection, config: ExecutionConfig, now: dt.datetime) -> BookHead:
+    """One SELECT for the start of every order's checks (the account is created first when new)."""
+    row = conn.execute(_SELECT_BOOK_HEAD, {"account": config.account_id}).first()
+    if row is None:
+        ensure_account(conn, config, now)
+        row = conn.execute(_SELECT_BOOK_HEAD, {"account": config.account_id}).one()
+    switch = None
+    if row.ks_id is not None:
+        switch = (bool(row.ks_active), row.ks_actor, row.ks_reason, _aware(row.ks_at), bool(row.ks_automatic))
+    return BookHead(account=_account(row), peak=row.peak, stamp=row.stamp, switch_row=switch)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -463,11 +554,19 @@ _INSERT_ORDER_RETURNING = insert(s.orders).returning(s.orders.c.id, sort_by_para
 
 
 def _position_upsert(conn: Connection) -> Any:
-    """``INSERT … ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity`` (SQLite and PostgreSQL)."""
+    """``INSERT … ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity`` (SQLite and PostgreSQL), built
+    once per dialect."""
+    name = conn.dialect.name
+    if name not in _POSITION_UPSERTS:
+        _POSITION_UPSERTS[name] = _build_position_upsert(name)
+    return _POSITION_UPSERTS[name]
+
+
+def _build_position_upsert(dialect: str) -> Any:
     from sqlalchemy.dialects import postgresql, sqlite
 
     p = s.positions
-    stmt: Any = postgresql.insert(p) if conn.dialect.name == "postgresql" else sqlite.insert(p)
+    stmt: Any = postgresql.insert(p) if dialect == "postgresql" else sqlite.insert(p)
     return stmt.on_conflict_do_update(
         index_elements=[p.c.account, p.c.symbol],
         set_={
@@ -496,7 +595,7 @@ def write_new_orders(
         rows.append(row)
     ids = [r[0] for r in conn.execute(_INSERT_ORDER_RETURNING, rows)]
     conn.execute(
-        insert(s.order_events),
+        _INSERT_EVENTS,
         [
             {"order_id": oid, "status": str(st), "filled_quantity": q, "reason": r, "at": now}
             for oid, plan in zip(ids, planned, strict=True)
@@ -577,7 +676,7 @@ def write_new_orders(
                 "at": now,
             }
         )
-    conn.execute(insert(s.cash_ledger), ledger_rows)
+    conn.execute(_INSERT_CASH, ledger_rows)
     return list(zip(orders, fills_of, strict=True))
 
 
@@ -616,10 +715,43 @@ def positions(conn: Connection, account: str) -> dict[str, float]:
     return {r.symbol: r.quantity for r in rows if abs(r.quantity) > TOLERANCE}
 
 
-def working_orders(conn: Connection, account: str) -> list[tuple[str, str, float, float | None]]:
-    """(symbol, side, shares still to fill, limit price or None) of every working order: what the cash and
-    position checks reserve."""
-    return [(r[0], r[1], float(r[2]), r[3]) for r in conn.execute(_SELECT_WORKING, {"account": account})]
+@dataclasses.dataclass(frozen=True, slots=True)
+class Working:
+    """Working orders of one (symbol, side, market or limit): ``remaining`` shares still to fill over
+    ``n_orders`` orders; ``limit_value`` = Σ remaining·limit for limit orders (None for market orders)."""
+
+    symbol: str
+    side: str
+    remaining: float
+    limit_value: float | None
+    n_orders: int
+
+
+def working_orders(conn: Connection, account: str) -> list[Working]:
+    """The account's working orders, summed per (symbol, side, market or limit): what the cash and position
+    checks reserve. One row per group, so the cost does not grow with the number of resting orders."""
+    return [
+        Working(symbol=r[0], side=r[1], remaining=float(r[3]), limit_value=float(r[4]) if r[2] else None, n_orders=r[5])
+        for r in conn.execute(_SELECT_WORKING, {"account": account})
+    ]
+
+
+def holdings(conn: Connection, account: str) -> tuple[dict[str, float], list[Working]]:
+    """:func:`positions` and :func:`working_orders` in one round trip."""
+    held: dict[str, float] = {}
+    working: list[Working] = []
+    for kind, symbol, side, is_limit, shares, limit_value, n in conn.execute(_SELECT_HOLDINGS, {"account": account}):
+        if kind == "P":
+            if abs(shares) > TOLERANCE:
+                held[symbol] = shares
+        else:
+            working.append(Working(symbol, side, float(shares), float(limit_value) if is_limit else None, n))
+    return held, working
+
+
+def equity_peak(conn: Connection, account: str) -> float | None:
+    """The largest equity of the account's daily snapshots (None without one)."""
+    return conn.execute(_SELECT_PEAK, {"account": account}).scalar()
 
 
 # ------------------------------------------------------------------------------------------------ reconciliation

@@ -105,7 +105,7 @@ class _Book:
     account: Account
     cash: float
     positions: dict[str, float]
-    working: list[tuple[str, str, float, float | None]]
+    working: list[ledger.Working]
     bars: dict[str, Bar | None]
     peak: float
     switch: KillSwitchState
@@ -127,8 +127,8 @@ class _Book:
     def pending(self) -> dict[tuple[str, str], float]:
         """(symbol, side) → shares still to fill on working orders."""
         out: dict[tuple[str, str], float] = {}
-        for sym, side, remaining, _ in self.working:
-            out[(sym, side)] = out.get((sym, side), 0.0) + remaining
+        for w in self.working:
+            out[(w.symbol, w.side)] = out.get((w.symbol, w.side), 0.0) + w.remaining
         return out
 
     def record(self, plan: ledger.PlannedOrder) -> None:
@@ -138,7 +138,8 @@ class _Book:
             self.positions[order.symbol] = self.positions.get(order.symbol, 0.0) + plan.fills_shares()
             self.cash += plan.fills_cash()
         if order.is_open:
-            self.working.append((order.symbol, order.side, order.remaining, order.limit_price))
+            limit_value = None if order.limit_price is None else order.remaining * order.limit_price
+            self.working.append(ledger.Working(order.symbol, order.side, order.remaining, limit_value, 1))
 
 
 class ExecutionManager:
@@ -224,7 +225,7 @@ class ExecutionManager:
             ``client_order_id`` was used for a different order.
         """
         request = self._request(symbol, side, quantity, price, order_type, client_order_id, cycle_id, origin)
-        return self._execute([request])[0]
+        return self._execute([request], generated={request["client_order_id"]} if client_order_id is None else set())[0]
 
     def execute_trades(self, orders: Sequence[Mapping[str, Any]]) -> list[Order]:
         """A basket of orders (each a mapping of :meth:`execute_trade`'s arguments) checked and booked in ONE
@@ -249,16 +250,23 @@ class ExecutionManager:
         ids = [r["client_order_id"] for r in requests]
         if len(set(ids)) != len(ids):
             raise ConfigError("the basket uses a client_order_id twice")
-        return self._execute(requests)
+        generated = {
+            r["client_order_id"]
+            for r, spec in zip(requests, orders, strict=True)
+            if spec.get("client_order_id") is None
+        }
+        return self._execute(requests, generated=generated)
 
-    def _execute(self, requests: Sequence[Mapping[str, Any]]) -> list[Order]:
+    def _execute(self, requests: Sequence[Mapping[str, Any]], *, generated: set[str]) -> list[Order]:
         """Check and book ``requests`` in one transaction: each is decided in memory against the running book
-        (the paper broker answers at once), then all are written in bulk before the commit."""
+        (the paper broker answers at once), then all are written in bulk before the commit. ``generated`` are
+        client order ids made here (fresh random ones): they need no idempotency lookup."""
         now = self._now()
         out: list[Order | None] = [None] * len(requests)
         unsent: list[int] = []
         with write(self.engine) as conn:
-            existing = ledger.orders_by_client_ids(conn, self.account_id, [r["client_order_id"] for r in requests])
+            given = [r["client_order_id"] for r in requests if r["client_order_id"] not in generated]
+            existing = ledger.orders_by_client_ids(conn, self.account_id, given) if given else {}
             fresh = []
             for k, request in enumerate(requests):
                 found = existing.get(request["client_order_id"])
@@ -279,8 +287,15 @@ class ExecutionManager:
                     out[k] = ledger.insert_order(
                         conn, {**values, "reason": None, "broker_order_id": None, "last_bar_date": None}, now
                     )
+                    limit = request["limit_price"]
                     book.working.append(
-                        (request["symbol"], request["side"], request["quantity"], request["limit_price"])
+                        ledger.Working(
+                            request["symbol"],
+                            request["side"],
+                            request["quantity"],
+                            None if limit is None else limit * request["quantity"],
+                            1,
+                        )
                     )
                     unsent.append(k)
                     continue
@@ -360,20 +375,24 @@ class ExecutionManager:
 
     # ------------------------------------------------------------------ pre-trade checks
     def _book_state(self, conn: Connection, now: dt.datetime, symbols: Sequence[str]) -> _Book:
-        account = ledger.ensure_account(conn, self.config.execution, now)
-        held = ledger.positions(conn, account.id)
-        working = ledger.working_orders(conn, account.id)
-        bars = self.bars.latest_on(conn, sorted(set(held) | set(symbols) | {w[0] for w in working}))
-        snap = s.equity_snapshots
-        peak_snap = conn.execute(select(func.max(snap.c.equity)).where(snap.c.account == account.id)).scalar()
+        head = ledger.book_head(conn, self.config.execution, now)
+        account = head.account
+        held, working = ledger.holdings(conn, account.id)
+        wanted = sorted(set(held) | set(symbols) | {w.symbol for w in working})
+        bars = self.bars.latest_on(conn, wanted, stamp=head.stamp)
+        if head.switch_row is None:
+            switch = KillSwitchState(active=False)
+        else:
+            active, actor, reason, at, automatic = head.switch_row
+            switch = KillSwitchState(active=active, actor=actor, reason=reason, at=at, automatic=automatic)
         book = _Book(
             account=account,
             cash=account.cash,
             positions=held,
             working=working,
             bars=bars,
-            peak=account.initial_cash if peak_snap is None else max(account.initial_cash, peak_snap),
-            switch=current_state(conn),
+            peak=account.initial_cash if head.peak is None else max(account.initial_cash, head.peak),
+            switch=switch,
         )
         book.peak = max(book.peak, book.equity)
         return book
@@ -455,12 +474,16 @@ class ExecutionManager:
         if side == "BUY":
             slip = execution.slippage_bps / 1e4
             reserved = 0.0
-            for sym, sd, remaining, limit in book.working:
-                if sd != "BUY":
+            for w in book.working:
+                if w.side != "BUY":
                     continue
-                pbar = book.bars.get(sym)
-                p = limit if limit is not None else (pbar.close * (1 + slip) if pbar is not None else 0.0)
-                reserved += remaining * p + commission_for(remaining * p, execution)
+                if w.limit_value is not None:
+                    value = w.limit_value
+                else:
+                    pbar = book.bars.get(w.symbol)
+                    value = w.remaining * pbar.close * (1 + slip) if pbar is not None else 0.0
+                # each working order pays at least the minimum commission
+                reserved += value + max(w.n_orders * execution.min_commission, execution.commission_bps / 1e4 * value)
             need = qty * price + commission_for(qty * price, execution)
             cash = book.cash
             free = cash - reserved

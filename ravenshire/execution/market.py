@@ -28,6 +28,10 @@ from ravenshire.store.dates import date_key
 __all__ = ["StoreBars"]
 
 
+#: The newest fetch: bars change only when it does.
+_STAMP = select(func.max(s.fetches.c.id))
+
+
 def _float(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
@@ -60,8 +64,9 @@ class StoreBars:
             self._sources[symbol] = found
         return found
 
-    def _refresh(self, conn: Connection) -> None:
-        stamp = conn.execute(select(func.max(s.fetches.c.id))).scalar()
+    def _refresh(self, conn: Connection, stamp: Any = ...) -> None:
+        if stamp is ...:
+            stamp = conn.execute(_STAMP).scalar()
         if stamp != self._stamp:
             self._latest.clear()
             self._sources.clear()
@@ -81,13 +86,14 @@ class StoreBars:
         )
 
     def latest_on(
-        self, conn: Connection, symbols: Iterable[str], as_of: pd.Timestamp | None = None
+        self, conn: Connection, symbols: Iterable[str], as_of: pd.Timestamp | None = None, *, stamp: Any = ...
     ) -> dict[str, Bar | None]:
-        """Symbol → its newest stored bar (on or before ``as_of`` when given), read on ``conn``."""
+        """Symbol → its newest stored bar (on or before ``as_of`` when given), read on ``conn``. ``stamp`` is the
+        newest fetch id when the caller has just read it (else it is read here)."""
         b = s.bars
         out: dict[str, Bar | None] = {}
         with self._lock:
-            self._refresh(conn)
+            self._refresh(conn, stamp)
             for symbol in symbols:
                 if as_of is None and symbol in self._latest:
                     out[symbol] = self._latest[symbol]

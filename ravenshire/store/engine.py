@@ -58,7 +58,9 @@ def _sqlite_events(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # A constant statement straight to the driver: the write path's hottest statement, without the ~50 µs
+        # of SQLAlchemy's statement machinery (this is SQLAlchemy's "begin" hook for pysqlite).
+        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")  # type: ignore[union-attr]
 
 
 def create_store_engine(url: str, *, busy_timeout_ms: int = 30000, echo: bool = False) -> Engine:
