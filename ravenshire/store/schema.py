@@ -33,8 +33,12 @@ from sqlalchemy import (
 
 __all__ = [
     "accounts",
+    "agent_messages",
+    "agent_status",
+    "asset_clusters",
     "bars",
     "cash_ledger",
+    "cycles",
     "data_versions",
     "demo_regimes",
     "drift_events",
@@ -48,9 +52,11 @@ __all__ = [
     "instruments",
     "kill_switch_events",
     "metadata",
+    "models",
     "order_events",
     "orders",
     "positions",
+    "regime_readings",
     "run_artifacts",
     "runs",
     "series",
@@ -412,4 +418,91 @@ feature_drift = Table(
     Column("n_current", Integer, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("model", "date", "feature"),
+)
+
+
+# --------------------------------------------------------------------------- agents: cycles and the message bus
+# A cycle is keyed by (kind, business date): a re-run of the same date finds its row and does the work once.
+cycles = Table(
+    "cycles",
+    metadata,
+    Column("id", String(64), primary_key=True),  # e.g. "agent-2024-06-28"
+    Column("kind", String(16), nullable=False),  # agent | data | monitoring
+    Column("business_date", Integer, nullable=False),  # YYYYMMDD
+    Column("status", String(16), nullable=False),  # running | completed | failed
+    Column("attempts", Integer, nullable=False),
+    Column("data_version", String(64), ForeignKey("data_versions.id")),
+    Column("config_hash", String(64)),  # sha256 of the configuration the cycle ran with
+    Column("is_demo", Boolean, nullable=False),
+    Column("summary", Text),  # JSON: the cycle's outcome (the Sovereign's decision, vetoes, orders)
+    Column("error", Text),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("duration_s", Float),
+    UniqueConstraint("kind", "business_date"),
+)
+
+# The "neural stream": every agent's input and output in a cycle, in order.
+agent_messages = Table(
+    "agent_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cycle_id", String(64), ForeignKey("cycles.id"), nullable=False),
+    Column("seq", Integer, nullable=False),  # order within the cycle
+    Column("sender", String(32), nullable=False),  # oracle | analyst | strategist | sentinel | sovereign | coordinator
+    Column("receiver", String(32), nullable=False),
+    Column("type", String(16), nullable=False),  # input | decision | veto | orders | error
+    Column("payload", Text, nullable=False),  # JSON
+    Column("at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("cycle_id", "seq"),
+)
+
+agent_status = Table(
+    "agent_status",
+    metadata,
+    Column("agent", String(32), primary_key=True),
+    Column("last_cycle_id", String(64), ForeignKey("cycles.id")),
+    Column("last_run_at", DateTime(timezone=True), nullable=False),
+    Column("outcome", String(16), nullable=False),  # ok | hold | veto | error
+    Column("recommendation", String(64)),
+    Column("confidence", Float),
+    Column("duration_s", Float, nullable=False),
+    Column("error", Text),
+)
+
+# The regime model's daily reading and the asset clusters, per cycle, for the UI and the next cycles.
+regime_readings = Table(
+    "regime_readings",
+    metadata,
+    Column("date", Integer, primary_key=True),  # YYYYMMDD
+    Column("model", String(32), primary_key=True),  # e.g. "gmm"
+    Column("regime", String(16), nullable=False),  # bull | bear | sideways | crisis
+    Column("probabilities", Text, nullable=False),  # JSON: regime → probability
+    Column("cycle_id", String(64), ForeignKey("cycles.id")),
+    Column("is_demo", Boolean, nullable=False),
+)
+
+asset_clusters = Table(
+    "asset_clusters",
+    metadata,
+    Column("cycle_id", String(64), ForeignKey("cycles.id"), primary_key=True),
+    Column("symbol", String(32), primary_key=True),
+    Column("cluster", Integer, nullable=False),
+    Column("x", Float, nullable=False),  # 3D embedding (PCA) for the UI's view
+    Column("y", Float, nullable=False),
+    Column("z", Float, nullable=False),
+    Column("features", Text, nullable=False),  # JSON: the asset's figures (return, volatility, beta, …)
+)
+
+# Fitted models the cycles reuse (the regime detector's parameters), JSON, refitted on a schedule.
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),  # regime_detector | ...
+    Column("state", Text, nullable=False),  # JSON
+    Column("train_start", Integer),
+    Column("train_end", Integer),
+    Column("data_version", String(64), ForeignKey("data_versions.id")),
+    Column("fitted_at", DateTime(timezone=True), nullable=False),
 )
