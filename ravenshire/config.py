@@ -261,6 +261,63 @@ class ResearchConfig:
     mlflow_experiment: str = _setting("ravenshire", "MLflow experiment name")
 
 
+REGIME_NAMES = ("bull", "bear", "sideways", "crisis")
+AGENT_STRATEGIES = ("ts_momentum", "ma_crossover", "ma_crossover_fast_slow", "xs_momentum", "mean_reversion")
+AGENT_OPTIMIZERS = ("risk_parity", "min_variance", "max_sharpe", "mean_variance", "hrp", "inverse_volatility",
+                    "equal_weight")  # fmt: skip
+
+
+def _parse_exposure(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in (p.strip() for p in text.replace("\n", ",").split(",")):
+        if not item:
+            continue
+        name, sep, value = (x.strip() for x in item.partition(":"))
+        name = name.lower()
+        if not sep or name not in REGIME_NAMES:
+            raise ValueError(f"{item!r} is not REGIME:MULTIPLIER with a regime of {', '.join(REGIME_NAMES)}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{item!r}: the multiplier must be a number from 0 to 2") from None
+        if not 0.0 <= number <= 2.0:
+            raise ValueError(f"{item!r}: the multiplier must be from 0 to 2")
+        if name in out:
+            raise ValueError(f"{name} is given twice")
+        out[name] = number
+    missing = [r for r in REGIME_NAMES if r not in out]
+    if missing:
+        raise ValueError(f"no multiplier for {', '.join(missing)} (give all of {', '.join(REGIME_NAMES)})")
+    return out
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AgentsConfig:
+    """``[AGENTS]``: the five agents of the daily decision cycle."""
+
+    vix_threshold: float = _setting(20.0, "Oracle: a volatility index above this reads as stress", minimum=0.0,
+                                    maximum=200.0)  # fmt: skip
+    min_confidence: float = _setting(
+        0.55, "Analyst: signals below this confidence are dropped", minimum=0.0, maximum=1.0
+    )
+    decision_threshold: float = _setting(
+        0.5, "Sovereign: below this overall confidence the book holds", minimum=0.0, maximum=1.0
+    )
+    strategy: str = _setting("ts_momentum", "Analyst: the research strategy giving the signals",
+                             choices=AGENT_STRATEGIES)  # fmt: skip
+    optimizer: str = _setting("risk_parity", "Strategist: the portfolio optimizer", choices=AGENT_OPTIMIZERS)
+    lookback_days: int = _setting(504, "sessions of history a cycle uses", minimum=126, maximum=5000)
+    regime_exposure: Mapping[str, float] = _setting(
+        {"bull": 1.0, "sideways": 0.8, "bear": 0.5, "crisis": 0.25},
+        "Strategist: gross exposure multiplier per regime (REGIME:MULTIPLIER, ...)",
+        parse=_parse_exposure,
+    )
+    cluster_k_min: int = _setting(2, "Analyst: fewest asset clusters tried", minimum=2, maximum=50)
+    cluster_k_max: int = _setting(8, "Analyst: most asset clusters tried", minimum=2, maximum=50)
+    regime_refit_days: int = _setting(21, "Oracle: sessions between refits of the regime model", minimum=1,
+                                      maximum=2520)  # fmt: skip
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ScheduleConfig:
     """``[SCHEDULE]``: when the daily cycles run, as HH:MM in ``timezone`` (UTC by default)."""
@@ -289,6 +346,7 @@ _SECTIONS: dict[str, type] = {
     "SCHEDULE": ScheduleConfig,
     "UI": UIConfig,
     "RESEARCH": ResearchConfig,
+    "AGENTS": AgentsConfig,
 }
 
 
@@ -304,6 +362,7 @@ class Config:
     schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
     ui: UIConfig = dataclasses.field(default_factory=UIConfig)
     research: ResearchConfig = dataclasses.field(default_factory=ResearchConfig)
+    agents: AgentsConfig = dataclasses.field(default_factory=AgentsConfig)
     source: Path | None = None
 
     @property
