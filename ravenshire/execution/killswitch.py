@@ -5,15 +5,17 @@ execution manager sends no order (each attempt is stored as rejected, with the h
 cancels every working order in the same transaction. A person sets and clears it (CLI, UI); the system sets it
 when the drawdown reaches ``[RISK] max_drawdown`` (``actor = "risk"``, ``automatic = True``).
 
-After a person clears an automatic halt while the drawdown is still past the limit, the automatic halt stays
-disarmed until a mark-to-market snapshot shows the drawdown back under the limit: the person has decided to
-trade through it (for instance to cut risk), and the switch does not fight them on every order.
+After a person clears the switch while the drawdown is still past the limit (each event records the drawdown at
+that moment), the automatic halt stays disarmed until a mark-to-market snapshot made after the clear shows the
+drawdown back under the limit: the person has decided to trade through it (for instance to cut risk), and the
+switch does not fight them on every order. A clear made with the drawdown under the limit disarms nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -101,7 +103,14 @@ def _check_text(value: Any, name: str, example: str) -> str:
 
 
 def record_event(
-    conn: Connection, *, active: bool, actor: str, reason: str, automatic: bool, now: dt.datetime | None = None
+    conn: Connection,
+    *,
+    active: bool,
+    actor: str,
+    reason: str,
+    automatic: bool,
+    now: dt.datetime | None = None,
+    drawdown: float | None = None,
 ) -> KillSwitchState:
     """Write one event on ``conn``; setting it also cancels the working orders. No row when the switch is already
     in the requested state (the existing state is returned)."""
@@ -111,7 +120,14 @@ def record_event(
     now = now or _utcnow()
     conn.execute(
         insert(s.kill_switch_events),
-        {"active": active, "actor": actor, "reason": reason, "automatic": automatic, "at": now},
+        {
+            "active": active,
+            "actor": actor,
+            "reason": reason,
+            "automatic": automatic,
+            "at": now,
+            "drawdown": drawdown,
+        },
     )
     if active:
         from ravenshire.execution.ledger import cancel_open_orders
@@ -127,11 +143,20 @@ def set_kill_switch(engine: Engine, *, actor: str, reason: str, now: dt.datetime
         return record_event(conn, active=True, actor=actor, reason=reason, automatic=False, now=now)
 
 
-def clear_kill_switch(engine: Engine, *, actor: str, reason: str, now: dt.datetime | None = None) -> KillSwitchState:
-    """Resume trading; a no-op when the switch is off."""
+def clear_kill_switch(
+    engine: Engine,
+    *,
+    actor: str,
+    reason: str,
+    now: dt.datetime | None = None,
+    drawdown: Callable[[Connection], float] | None = None,
+) -> KillSwitchState:
+    """Resume trading; a no-op when the switch is off. ``drawdown`` (given by the execution manager) measures the
+    drawdown at the clear, in the same transaction; it is recorded with the event."""
     actor, reason = _check_text(actor, "actor", "alice"), _check_text(reason, "reason", "outage over")
     with write(engine) as conn:
-        return record_event(conn, active=False, actor=actor, reason=reason, automatic=False, now=now)
+        level = drawdown(conn) if drawdown is not None else None
+        return record_event(conn, active=False, actor=actor, reason=reason, automatic=False, now=now, drawdown=level)
 
 
 def kill_switch_history(engine: Engine, limit: int = 200) -> pd.DataFrame:

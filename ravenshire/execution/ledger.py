@@ -137,6 +137,7 @@ _SELECT_BOOK_HEAD = select(
     .scalar_subquery()
     .label("peak"),
     select(func.max(s.fetches.c.id)).scalar_subquery().label("stamp"),
+    select(func.max(s.series.c.last_date)).scalar_subquery().label("newest"),
     _latest_switch(s.kill_switch_events.c.id).label("ks_id"),
     _latest_switch(s.kill_switch_events.c.active).label("ks_active"),
     _latest_switch(s.kill_switch_events.c.actor).label("ks_actor"),
@@ -155,6 +156,7 @@ class BookHead:
     peak: float | None
     stamp: int | None
     switch_row: tuple[bool, str, str, dt.datetime, bool] | None
+    newest: pd.Timestamp | None = None
 
 
 def book_head(conn: Connection, config: ExecutionConfig, now: dt.datetime) -> BookHead:
@@ -166,7 +168,8 @@ def book_head(conn: Connection, config: ExecutionConfig, now: dt.datetime) -> Bo
     switch = None
     if row.ks_id is not None:
         switch = (bool(row.ks_active), row.ks_actor, row.ks_reason, _aware(row.ks_at), bool(row.ks_automatic))
-    return BookHead(account=_account(row), peak=row.peak, stamp=row.stamp, switch_row=switch)
+    newest = None if row.newest is None else pd.Timestamp(str(row.newest))
+    return BookHead(account=_account(row), peak=row.peak, stamp=row.stamp, switch_row=switch, newest=newest)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -49,7 +49,7 @@ from sqlalchemy import Connection, Engine, func, select
 from ravenshire.config import Config, load_config
 from ravenshire.errors import ConfigError
 from ravenshire.execution import ledger
-from ravenshire.execution.broker import Bar, Broker, BrokerReply, commission_for, make_broker
+from ravenshire.execution.broker import Bar, Broker, BrokerReply, Execution, commission_for, make_broker
 from ravenshire.execution.killswitch import (
     RISK_ACTOR,
     KillSwitchState,
@@ -77,6 +77,8 @@ __all__ = ["ExecutionManager"]
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 _SYMBOL = re.compile(r"^[A-Z0-9^][A-Z0-9.\-^=]{0,19}$")
 ORIGINS = ("api", "cli", "ui", "agent", "scheduler")
+#: A symbol whose newest bar is more than this many sessions behind the store's newest is not traded.
+STALE_SESSIONS = 3
 
 
 def _utcnow() -> dt.datetime:
@@ -109,6 +111,7 @@ class _Book:
     bars: dict[str, Bar | None]
     peak: float
     switch: KillSwitchState
+    newest: pd.Timestamp | None = None  # the newest bar date in the store
 
     @property
     def equity(self) -> float:
@@ -278,6 +281,14 @@ class ExecutionManager:
             if not fresh:
                 return [o for o in out if o is not None]
             book = self._book_state(conn, now, [requests[k]["symbol"] for k in fresh])
+            # The drawdown halt is decided once, on the book before the basket: the basket's own fills move the
+            # equity by their costs only, and a halt decided half-way would leave the basket's earlier orders
+            # working under it.
+            if not book.switch.active:
+                halted = self._halt_on_drawdown(conn, book)
+                if halted is not None:
+                    book.switch = halted
+                    book.working.clear()  # the halt cancelled them
             planned: list[ledger.PlannedOrder] = []
             for k in fresh:
                 request = requests[k]
@@ -338,6 +349,8 @@ class ExecutionManager:
         if isinstance(quantity, bool) or not isinstance(quantity, int | float | np.integer | np.floating):
             raise ConfigError(f"quantity must be a number of shares, got {quantity!r}")
         qty = float(quantity)
+        if not math.isfinite(qty):
+            raise ConfigError(f"quantity must be a finite number of shares, got {quantity!r}")
         if client_order_id is None:
             cid = uuid.uuid4().hex
         elif isinstance(client_order_id, str) and _CLIENT_ID.match(client_order_id):
@@ -393,29 +406,27 @@ class ExecutionManager:
             bars=bars,
             peak=account.initial_cash if head.peak is None else max(account.initial_cash, head.peak),
             switch=switch,
+            newest=head.newest,
         )
         book.peak = max(book.peak, book.equity)
         return book
 
     def _auto_halt_armed(self, conn: Connection, state: KillSwitchState) -> bool:
-        """False after a person cleared an AUTOMATIC halt, until a snapshot after the clear shows the drawdown back
-        under the limit (see :mod:`ravenshire.execution.killswitch`). Clearing a halt a person set does not
-        disarm it."""
+        """False after a person cleared the switch while the drawdown was past the limit (recorded with the
+        clear), until a snapshot made after the clear shows the drawdown back under the limit (see
+        :mod:`ravenshire.execution.killswitch`)."""
         if state.active or state.at is None:
             return not state.active
         k = s.kill_switch_events
-        cleared = conn.execute(select(k.c.automatic).order_by(k.c.id.desc()).limit(1).offset(1)).scalar()
-        if not cleared:
+        at_clear = conn.execute(select(k.c.drawdown).order_by(k.c.id.desc()).limit(1)).scalar()
+        limit = self.config.risk.max_drawdown
+        if at_clear is None or at_clear < limit:
             return True
         snap = s.equity_snapshots
         recovered = conn.execute(
             select(func.count())
             .select_from(snap)
-            .where(
-                snap.c.account == self.account_id,
-                snap.c.created_at > state.at,
-                snap.c.drawdown < self.config.risk.max_drawdown,
-            )
+            .where(snap.c.account == self.account_id, snap.c.created_at > state.at, snap.c.drawdown < limit)
         ).scalar_one()
         return bool(recovered)
 
@@ -428,7 +439,9 @@ class ExecutionManager:
         if state.active or not self._auto_halt_armed(conn, state):
             return None
         reason = f"drawdown {_pct(book.drawdown)} reached [RISK] max_drawdown {_pct(limit)}"
-        return record_event(conn, active=True, actor=RISK_ACTOR, reason=reason, automatic=True, now=self._now())
+        return record_event(
+            conn, active=True, actor=RISK_ACTOR, reason=reason, automatic=True, now=self._now(), drawdown=book.drawdown
+        )
 
     def _pre_trade(self, conn: Connection, book: _Book, req: Mapping[str, Any]) -> tuple[str | None, bool]:
         """The first failed check's reason (None when all pass), and whether the symbol's price is demo data."""
@@ -437,16 +450,24 @@ class ExecutionManager:
         is_demo = bool(bar.is_demo) if bar is not None else self.config.is_demo
         if book.switch.active:
             return book.switch.message, is_demo
-        halted = self._halt_on_drawdown(conn, book)
-        if halted is not None:
-            book.switch = halted
-            book.working.clear()  # the halt cancelled them
-            return halted.message, is_demo
-        if not (math.isfinite(qty) and qty > 0):
-            return f"quantity must be a positive number of shares, got {qty:g}", is_demo
+        if not qty > ledger.TOLERANCE:
+            return f"quantity must be a positive number of shares (above {ledger.TOLERANCE:g}), got {qty:g}", is_demo
         if bar is None:
             return (
                 f"unknown symbol {symbol}: no stored prices (fetch it first: python -m ravenshire fetch {symbol})",
+                is_demo,
+            )
+        unpriced = sorted(sym for sym in book.positions if book.bars.get(sym) is None)
+        if unpriced:
+            return (
+                f"no stored price for the held position(s) {', '.join(unpriced)}: equity cannot be measured "
+                "(has [DATA] source or symbol_sources changed?)",
+                is_demo,
+            )
+        if book.newest is not None and np.busday_count(bar.date.date(), book.newest.date()) > STALE_SESSIONS:
+            return (
+                f"stale price: the newest bar of {symbol} is {bar.date.date()} while the store has bars to "
+                f"{book.newest.date()}; fetch it first (python -m ravenshire fetch {symbol})",
                 is_demo,
             )
         slip = self.config.execution.slippage_bps / 1e4
@@ -457,7 +478,14 @@ class ExecutionManager:
         pending = book.pending()
         reason = self._funds_check(book, symbol, side, qty, price, pending)
         if reason is None:
-            reason = self._limit_check(book, symbol, side, qty, price, pending)
+            # Exposure is valued at the expected fill price: the close for a market order or a limit through the
+            # market, the limit for a resting one (it fills only once the price has reached it).
+            limit = req["limit_price"]
+            if limit is None:
+                value_price = bar.close
+            else:
+                value_price = min(bar.close, limit) if side == "BUY" else max(bar.close, limit)
+            reason = self._limit_check(book, symbol, side, qty, value_price, pending)
         return reason, is_demo
 
     def _funds_check(
@@ -510,29 +538,35 @@ class ExecutionManager:
         price: float,
         pending: Mapping[tuple[str, str], float],
     ) -> str | None:
-        """``[RISK]`` position weight and gross leverage after the trade (working orders counted), for a trade
-        that increases the symbol's exposure."""
+        """``[RISK]`` position weight and gross leverage in the WORST case after the trade: this order and every
+        working order on the same side of each symbol filled. A trade that reduces the actual position (this order
+        and the working orders on its side together) is never blocked by them."""
         sign = 1.0 if side == "BUY" else -1.0
-        working = pending.get((symbol, "BUY"), 0.0) - pending.get((symbol, "SELL"), 0.0)
-        before = book.positions.get(symbol, 0.0) + working
-        after = before + sign * qty
-        if abs(after) <= abs(before) + 1e-12:
+        position = book.positions.get(symbol, 0.0)
+        worst = position + sign * (qty + pending.get((symbol, side), 0.0))
+        if abs(worst) <= abs(position) + 1e-12:
             return None
         risk, equity = self.config.risk, book.equity
         if equity <= 0:
             return f"equity is {equity:,.2f}: no trade that adds exposure"
-        weight = abs(after) * price / equity
+        weight = abs(worst) * price / equity
         if weight > risk.max_position_weight + 1e-12:
             return (
-                f"{symbol} would be {_pct(weight)} of equity after this order; [RISK] max_position_weight is "
-                f"{_pct(risk.max_position_weight)}"
+                f"{symbol} would be {_pct(weight)} of equity after this order (with the working orders on its side); "
+                f"[RISK] max_position_weight is {_pct(risk.max_position_weight)}"
             )
-        gross_others = sum(abs(book.value(sym, q)) for sym, q in book.positions.items() if sym != symbol)
-        leverage = (gross_others + abs(after) * price) / equity
+        gross_others = 0.0
+        for sym in set(book.positions) | {w.symbol for w in book.working}:
+            if sym == symbol:
+                continue
+            held = book.positions.get(sym, 0.0)
+            exposure = max(abs(held + pending.get((sym, "BUY"), 0.0)), abs(held - pending.get((sym, "SELL"), 0.0)))
+            gross_others += abs(book.value(sym, exposure))
+        leverage = (gross_others + abs(worst) * price) / equity
         if leverage > risk.max_leverage + 1e-12:
             return (
-                f"gross leverage would be {leverage:.2f}× after this order; [RISK] max_leverage is "
-                f"{risk.max_leverage:g}×"
+                f"gross leverage would be {leverage:.2f}× after this order (with the working orders); [RISK] "
+                f"max_leverage is {risk.max_leverage:g}×"
             )
         return None
 
@@ -552,8 +586,31 @@ class ExecutionManager:
                 broker_order_id=reply.broker_order_id,
                 last_bar_date=None if reply.last_bar_date is None else date_key(reply.last_bar_date),
             )
-        order, _fills = ledger.book_executions(conn, order, reply.executions, now, last_bar_date=reply.last_bar_date)
+        executions, short_of = self._affordable(conn, order, reply.executions)
+        order, _fills = ledger.book_executions(conn, order, executions, now, last_bar_date=reply.last_bar_date)
+        if short_of is not None and order.is_open:
+            order = ledger.transition(conn, order, OrderStatus.CANCELLED, now, reason=short_of)
         return order
+
+    def _affordable(
+        self, conn: Connection, order: Order, executions: Sequence[Execution]
+    ) -> tuple[list[Execution], str | None]:
+        """The executions of a working BUY that the cash pays for (a cash account: a later bar may cost more than
+        the reservation assumed), and why the rest is cancelled (None when all are paid for)."""
+        if order.side != "BUY" or not executions:
+            return list(executions), None
+        cash = ledger.read_account(conn, self.config.execution, self._now()).cash
+        paid: list[Execution] = []
+        for e in executions:
+            cost = e.quantity * e.price + e.commission
+            if cost > cash + 1e-9:
+                return paid, (
+                    f"insufficient cash for the rest: {e.quantity:g} {order.symbol} at {e.price:,.2f} needs "
+                    f"{cost:,.2f}, cash is {cash:,.2f}"
+                )
+            cash -= cost
+            paid.append(e)
+        return paid, None
 
     def _send(self, order: Order) -> Order:
         """An asynchronous broker: send the committed ``new`` order, then book the reply in its own transaction."""
@@ -622,7 +679,14 @@ class ExecutionManager:
 
     def clear_kill_switch(self, *, actor: str, reason: str) -> KillSwitchState:
         """Resume trading."""
-        return clear_kill_switch(self.engine, actor=actor, reason=reason, now=self._now())
+        now = self._now()
+        return clear_kill_switch(
+            self.engine,
+            actor=actor,
+            reason=reason,
+            now=now,
+            drawdown=lambda conn: self._book_state(conn, now, []).drawdown,
+        )
 
     # ------------------------------------------------------------------ the ledger
     def account(self) -> Account:

@@ -64,13 +64,19 @@ class StoreBars:
             self._sources[symbol] = found
         return found
 
-    def _refresh(self, conn: Connection, stamp: Any = ...) -> None:
+    def _refresh(self, conn: Connection, stamp: Any = ...) -> bool:
+        """Bring the cache to ``conn``'s snapshot; False when that snapshot is OLDER than the cache's (a reader
+        that began before the newest fetch committed): it must then read past the cache and leave it alone."""
         if stamp is ...:
             stamp = conn.execute(_STAMP).scalar()
-        if stamp != self._stamp:
-            self._latest.clear()
-            self._sources.clear()
-            self._stamp = stamp
+        if stamp == self._stamp:
+            return True
+        if stamp is not None and self._stamp is not None and self._stamp != -1 and stamp < self._stamp:
+            return False
+        self._latest.clear()
+        self._sources.clear()
+        self._stamp = stamp
+        return True
 
     @staticmethod
     def _bar(symbol: str, row: object, is_demo: bool) -> Bar:
@@ -93,9 +99,10 @@ class StoreBars:
         b = s.bars
         out: dict[str, Bar | None] = {}
         with self._lock:
-            self._refresh(conn, stamp)
+            current = self._refresh(conn, stamp)
+            cached = as_of is None and current
             for symbol in symbols:
-                if as_of is None and symbol in self._latest:
+                if cached and symbol in self._latest:
                     out[symbol] = self._latest[symbol]
                     continue
                 inst = self._instrument(conn, symbol)
@@ -108,7 +115,7 @@ class StoreBars:
                         query = query.where(b.c.date <= date_key(as_of))
                     row = conn.execute(query.order_by(b.c.date.desc()).limit(1)).first()
                     bar = None if row is None else self._bar(symbol, row, inst[1])
-                if as_of is None:
+                if cached:
                     self._latest[symbol] = bar
                 out[symbol] = bar
         return out

@@ -124,9 +124,13 @@ def write(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read(engine: Engine) -> Iterator[Connection]:
-    """A short read transaction (a consistent snapshot under WAL)."""
-    with engine.connect() as conn, conn.begin():
-        yield conn
+    """A short read transaction: one consistent snapshot (WAL on SQLite; REPEATABLE READ on PostgreSQL, whose
+    default READ COMMITTED would let a reconciliation see a writer's commit between two of its queries)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
 
 
 _engines: dict[tuple[str, int], Engine] = {}

@@ -337,6 +337,7 @@ kill_switch_events = Table(
     Column("reason", Text, nullable=False),
     Column("automatic", Boolean, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+    Column("drawdown", Float),  # the drawdown from the equity peak when the event was recorded, when known
 )
 
 equity_snapshots = Table(

@@ -123,7 +123,7 @@ def test_pre_trade_checks_reject_with_the_reason_and_never_reach_the_broker(
 ) -> None:
     market.flat("AAA", DAYS[:2], 100.0)
     cases = [
-        (("AAA", "BUY", 0), "quantity must be a positive number of shares, got 0"),
+        (("AAA", "BUY", 0), "quantity must be a positive number of shares (above 1e-06), got 0"),
         (("AAA", "BUY", -5), "got -5"),
         (("ZZZ", "BUY", 1), "unknown symbol ZZZ: no stored prices"),
         (("AAA", "BUY", 2000), "insufficient cash: BUY 2000 AAA at ~100.00 needs 200,000.00; free cash is 100,000.00"),
@@ -162,11 +162,12 @@ def test_risk_limits_block_trades_that_add_exposure_only(exec_config: Callable[.
     market.flat("BBB", DAYS[:2], 100.0)
     config = exec_config(FREE + "allow_short = true\n", risk="max_position_weight = 0.3\nmax_leverage = 0.5\n")
     em = ExecutionManager(config, now=Clock())
-    assert "AAA would be 31.0 % of equity after this order; [RISK] max_position_weight is 30.0 %" in (
-        em.execute_trade("AAA", "BUY", 310).reason
+    assert (
+        "AAA would be 31.0 % of equity after this order (with the working orders on its side); "
+        "[RISK] max_position_weight is 30.0 %" in (em.execute_trade("AAA", "BUY", 310).reason)
     )
     assert em.execute_trade("AAA", "BUY", 300).status == "filled"
-    assert "gross leverage would be 0.60× after this order; [RISK] max_leverage is 0.5×" in (
+    assert "gross leverage would be 0.60× after this order (with the working orders); [RISK] max_leverage is 0.5×" in (
         em.execute_trade("BBB", "SELL", 300).reason
     )
     # Tighter limits later: a trade that reduces the position passes although the position is over the limit.

@@ -16,6 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # The drawdown when a kill-switch event was recorded: a person clearing an automatic halt while the drawdown is
+    # still past the limit disarms the automatic halt until it recovers.
+    with op.batch_alter_table('kill_switch_events', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('drawdown', sa.Float(), nullable=True))
     op.create_table('cycles',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
@@ -94,6 +98,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column('kill_switch_events', 'drawdown')
     op.drop_table('regime_readings')
     op.drop_table('asset_clusters')
     op.drop_table('agent_status')
