@@ -86,6 +86,8 @@ def _utcnow() -> dt.datetime:
 
 
 def _business_date(value: Any) -> pd.Timestamp:
+    if isinstance(value, bool | int | float | np.integer | np.floating):
+        raise ConfigError(f"date must be YYYY-MM-DD (text, a date or a Timestamp), got the number {value!r}")
     try:
         stamp = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
@@ -93,6 +95,10 @@ def _business_date(value: Any) -> pd.Timestamp:
     if pd.isna(stamp):
         raise ConfigError(f"date must be YYYY-MM-DD, got {value!r}")
     return stamp.tz_localize(None).normalize() if stamp.tzinfo is not None else stamp.normalize()
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def _pct(x: float) -> str:
@@ -765,35 +771,58 @@ class ExecutionManager:
         frame.index.name = "date"
         return frame.drop(columns=["date", "account"])
 
-    def _metrics(self, conn: Connection, as_of: pd.Timestamp | None) -> Any:
-        """The book at the close of ``as_of`` (default the newest stored bar date), rebuilt from the fills up to
-        that date — the record — so a past date is marked with the positions and cash it had then."""
-        from ravenshire.execution.performance import performance_metrics
+    def _book_at(
+        self, conn: Connection, account: Account, fills: pd.DataFrame, when: pd.Timestamp, latest: bool
+    ) -> tuple[pd.DataFrame, float, dict[str, float]]:
+        """The fills up to the close of ``when``, the cash they leave and the marks of what they hold (the newest
+        stored closes when ``latest``, else the closes on or before ``when``)."""
+        from ravenshire.execution.performance import QTY_EPS
 
-        account = ledger.read_account(conn, self.config.execution, self._now())
-        fills = ledger.fills_frame(conn, self.account_id)
-        when = as_of if as_of is not None else self.bars.latest_date()
-        if when is None:
-            when = pd.Timestamp(self._now().date())
         fills = fills[fills["bar_date"] <= when]
         sign = fills["side"].map({"BUY": 1.0, "SELL": -1.0}).astype(float)
         shares = (sign * fills["quantity"]).groupby(fills["symbol"]).sum()
-        held = sorted(shares.index[shares.abs() > ledger.TOLERANCE])
+        held = sorted(shares.index[shares.abs() > QTY_EPS])  # FIFO's own zero: any open lot needs a mark
         cash = account.initial_cash + float((-sign * fills["quantity"] * fills["price"] - fills["commission"]).sum())
         cash += ledger.transfers(conn, self.account_id, when)
-        bars = self.bars.latest_on(conn, held, as_of)
+        bars = self.bars.latest_on(conn, held, None if latest else when)
         missing = sorted(sym for sym, bar in bars.items() if bar is None)
         if missing:
             raise ConfigError(
                 f"no stored price on or before {when.date()} for the held position(s) {', '.join(missing)}"
             )
+        return fills, cash, {sym: bar.close for sym, bar in bars.items() if bar is not None}
+
+    def _previous_session(self, when: pd.Timestamp) -> pd.Timestamp | None:
+        from ravenshire.data.calendar import sessions
+
+        before = sessions(when - pd.Timedelta(days=14), when - pd.Timedelta(days=1), self.config.data.exchange)
+        return before[-1] if len(before) else None
+
+    def _metrics(self, conn: Connection, as_of: pd.Timestamp | None) -> Any:
+        """The book at the close of ``as_of`` (default the newest stored bar date), rebuilt from the fills up to
+        that date — the record — so a past date is marked with the positions and cash it had then. ``daily_pnl``
+        is against the previous session's close: its stored snapshot, or the book rebuilt at that close when no
+        snapshot was stored that day."""
+        from ravenshire.execution.performance import performance_metrics
+
+        account = ledger.read_account(conn, self.config.execution, self._now())
+        all_fills = ledger.fills_frame(conn, self.account_id)
+        when = as_of if as_of is not None else self.bars.latest_date()
+        if when is None:
+            when = pd.Timestamp(self._now().date())
+        fills, cash, marks = self._book_at(conn, account, all_fills, when, latest=as_of is None)
+        snapshots = self._snapshots(conn)
+        previous = self._previous_session(when)
+        if previous is not None and previous not in snapshots.index:
+            _, prev_cash, prev_marks = self._book_at(conn, account, all_fills, previous, latest=False)
+            prev_fills = all_fills[all_fills["bar_date"] <= previous]
+            sign = prev_fills["side"].map({"BUY": 1.0, "SELL": -1.0}).astype(float)
+            shares = (sign * prev_fills["quantity"]).groupby(prev_fills["symbol"]).sum()
+            equity = prev_cash + sum(float(q) * prev_marks.get(str(sym), 0.0) for sym, q in shares.items())
+            extra = pd.DataFrame({"equity": [equity]}, index=pd.DatetimeIndex([previous], name="date"))
+            snapshots = pd.concat([snapshots, extra]).sort_index() if len(snapshots) else extra
         return performance_metrics(
-            fills,
-            cash=cash,
-            initial_cash=account.initial_cash,
-            marks={sym: bar.close for sym, bar in bars.items() if bar is not None},
-            snapshots=self._snapshots(conn),
-            as_of=pd.Timestamp(when),
+            fills, cash=cash, initial_cash=account.initial_cash, marks=marks, snapshots=snapshots, as_of=when
         )
 
     def get_performance_metrics(self) -> Any:
@@ -827,8 +856,8 @@ class ExecutionManager:
                 "cash": metrics.cash,
                 "long_value": metrics.long_value,
                 "short_value": metrics.short_value,
-                "gross_exposure": metrics.gross_exposure,
-                "net_exposure": metrics.net_exposure,
+                "gross_exposure": _finite_or_none(metrics.gross_exposure),
+                "net_exposure": _finite_or_none(metrics.net_exposure),
                 "realized_pnl": metrics.realized_pnl,
                 "unrealized_pnl": metrics.unrealized_pnl,
                 "daily_pnl": metrics.daily_pnl,

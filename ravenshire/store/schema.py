@@ -349,8 +349,8 @@ equity_snapshots = Table(
     Column("cash", Float, nullable=False),
     Column("long_value", Float, nullable=False),
     Column("short_value", Float, nullable=False),  # ≤ 0
-    Column("gross_exposure", Float, nullable=False),  # (long − short) / equity
-    Column("net_exposure", Float, nullable=False),  # (long + short) / equity
+    Column("gross_exposure", Float),  # (long − short) / equity; NULL when equity ≤ 0
+    Column("net_exposure", Float),  # (long + short) / equity; NULL when equity ≤ 0
     Column("realized_pnl", Float, nullable=False),  # since inception, commissions deducted
     Column("unrealized_pnl", Float, nullable=False),
     Column("daily_pnl", Float, nullable=False),

@@ -192,3 +192,40 @@ def test_the_seed_drift_call_goes_through_the_store(em: ExecutionManager) -> Non
     assert em.drift_monitor().load().steps == 30
     with pytest.raises(ConfigError, match="either backtest_returns or run_id"):
         em.start_drift_monitor()
+
+
+def test_daily_pnl_is_against_the_previous_session_even_without_its_snapshot(
+    em: ExecutionManager, market: Market
+) -> None:
+    trade_day(em, market, DAYS[0], 100.0, ("BUY", 100))  # a snapshot on day 0 only
+    market.flat("AAA", DAYS[1:4], 104.0)
+    market.flat("AAA", DAYS[4:5], 110.0)
+    m = em.get_performance_metrics()
+    assert m.daily_pnl == pytest.approx(600)  # 100·(110 − 104), not the 1,000 since day 0's snapshot
+    assert m.total_pnl == pytest.approx(1000)
+
+
+def test_a_mark_at_negative_equity_is_stored_and_halts(exec_config: Callable[..., Config], market: Market) -> None:
+    market.flat("AAA", DAYS[:1], 100.0)
+    em = ExecutionManager(exec_config(FREE + "allow_short = true\n"), now=Clock())
+    assert em.execute_trade("AAA", "SELL", 1000).status == "filled"  # short 100 % of equity
+    market.flat("AAA", DAYS[1:2], 250.0)  # equity 200,000 − 250,000 < 0
+    metrics = em.mark_to_market()
+    assert metrics.equity < 0
+    assert em.kill_switch().active and em.kill_switch().automatic
+    snapshot = em.equity_curve().iloc[-1]
+    assert snapshot["equity"] == pytest.approx(-50_000) and pd.isna(snapshot["gross_exposure"])
+
+
+def test_a_leftover_below_the_order_tolerance_still_gets_a_mark(em: ExecutionManager, market: Market) -> None:
+    market.flat("AAA", DAYS[:1], 10.0)
+    em.execute_trade("AAA", "BUY", 10.0000005)
+    em.execute_trade("AAA", "SELL", 10)
+    metrics = em.get_performance_metrics()  # FIFO still holds 5e-7 shares: it is marked, not refused
+    assert metrics.n_trades == 2 and em.mark_to_market().n_trades == 2
+
+
+def test_dates_given_as_numbers_are_refused(em: ExecutionManager, market: Market) -> None:
+    market.flat("AAA", DAYS[:1], 10.0)
+    with pytest.raises(ConfigError, match="got the number 20240102"):
+        em.mark_to_market(20240102)

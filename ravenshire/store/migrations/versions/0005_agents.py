@@ -20,6 +20,11 @@ def upgrade() -> None:
     # still past the limit disarms the automatic halt until it recovers.
     with op.batch_alter_table('kill_switch_events', schema=None) as batch_op:
         batch_op.add_column(sa.Column('drawdown', sa.Float(), nullable=True))
+    # Exposures are fractions of equity: undefined (NULL) when equity is not positive, and the snapshot that
+    # records such a day (and sets the drawdown halt) must still be written.
+    with op.batch_alter_table('equity_snapshots', schema=None) as batch_op:
+        batch_op.alter_column('gross_exposure', existing_type=sa.Float(), nullable=True)
+        batch_op.alter_column('net_exposure', existing_type=sa.Float(), nullable=True)
     op.create_table('cycles',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
@@ -98,6 +103,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('equity_snapshots', schema=None) as batch_op:
+        batch_op.alter_column('gross_exposure', existing_type=sa.Float(), nullable=False)
+        batch_op.alter_column('net_exposure', existing_type=sa.Float(), nullable=False)
     op.drop_column('kill_switch_events', 'drawdown')
     op.drop_table('regime_readings')
     op.drop_table('asset_clusters')
