@@ -1,0 +1,576 @@
+"""``AgentCoordinator``: one daily decision cycle of the five agents, on a message bus stored in the state store.
+
+A cycle is keyed by (``agent``, business date) in the ``cycles`` table and goes through three stored phases:
+
+1. ``running`` — claimed. The market data up to the business date is loaded from the store (nothing is fetched:
+   the data cycle does that) and snapshotted as a data version; the regime model and the clusterer run; the
+   agents decide in order: Oracle → Analyst → Strategist → Sentinel → Sovereign, each on the decisions before it,
+   from the positions and cash the book had at the start of the cycle.
+2. ``decided`` — in ONE transaction: every agent's input and output as a message row (cycle id, sequence, sender,
+   receiver, type, payload, time: the UI's "neural stream"), each agent's status, the regime reading, the
+   clusters, and the Sovereign's orders in the cycle's summary.
+3. ``completed`` — the orders were sent to the ExecutionManager as one basket, each with the client order id
+   ``<cycle id>:<symbol>:<side>``, and their outcomes are in the summary.
+
+Re-running a date: a ``completed`` cycle is returned as stored (nothing runs, nothing is sent); a ``decided`` one
+sends its STORED orders again — the client order ids make that a no-op for those already sent — and completes; a
+``running`` or ``failed`` one (a crash or an error before the decision) is decided afresh (no order was sent
+before the decision was stored). A ``running`` cycle younger than :data:`STALE_AFTER` belongs to another process
+and is refused. For the same data version and configuration a cycle decides the same thing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from ravenshire.agents.analyst import AnalystAgent
+from ravenshire.agents.base import Decision, to_jsonable
+from ravenshire.agents.oracle import OracleAgent
+from ravenshire.agents.sentinel import SentinelAgent
+from ravenshire.agents.sovereign import SovereignAgent
+from ravenshire.agents.strategist import StrategistAgent
+from ravenshire.config import Config, load_config
+from ravenshire.errors import ConfigError, OperationalError, RavenshireError
+from ravenshire.store import init_db, read, write
+from ravenshire.store import schema as s
+from ravenshire.store.bulk import upsert_statement
+from ravenshire.store.dates import date_key
+
+__all__ = ["STALE_AFTER", "AgentCoordinator", "CycleResult", "cycle_messages"]
+
+#: A ``running`` cycle older than this is taken to be left by a dead process and is run again.
+STALE_AFTER = dt.timedelta(minutes=30)
+KIND = "agent"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CycleResult:
+    """A cycle's outcome: its id and date, ``status``, the Sovereign's ``recommendation`` and ``confidence``, the
+    Sentinel's ``vetoes``, the ``orders`` sent with their outcome, ``reused`` (True when a completed cycle was
+    returned as stored), the data version and whether it ran on demo data."""
+
+    cycle_id: str
+    business_date: pd.Timestamp
+    status: str
+    recommendation: str | None
+    confidence: float | None
+    regime: str | None
+    vetoes: tuple[Mapping[str, Any], ...]
+    orders: tuple[Mapping[str, Any], ...]
+    data_version: str | None
+    is_demo: bool
+    reused: bool
+    duration_s: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = to_jsonable(dataclasses.asdict(self))
+        out["business_date"] = self.business_date.date().isoformat()
+        return out
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    return value if value is None or value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _config_hash(config: Config) -> str:
+    data = config.to_dict()
+    data.pop("UI", None)
+    return hashlib.sha256(json.dumps(to_jsonable(data), sort_keys=True).encode()).hexdigest()
+
+
+class AgentCoordinator:
+    """Runs the agents' daily cycle (see the module docstring).
+
+    Parameters
+    ----------
+    config:
+        The configuration; default :func:`ravenshire.config.load_config`. ``[AGENTS]`` configures the agents,
+        ``[RISK]`` the Sentinel and the Strategist's caps, ``[EXECUTION]`` the costs and the account.
+    engine:
+        The store's engine; default ``init_db(config.store_url)``.
+    now:
+        A clock (UTC); default the system clock.
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        engine: Engine | None = None,
+        now: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.config = config if config is not None else load_config()
+        self.engine = engine or init_db(self.config.store_url, busy_timeout_ms=self.config.store.busy_timeout_ms)
+        self._now = now or _utcnow
+
+    # ------------------------------------------------------------------ the agents
+    def agents(self) -> dict[str, Any]:
+        """The five agents built from the configuration."""
+        a, r, e = self.config.agents, self.config.risk, self.config.execution
+        clock = self._now
+        return {
+            "oracle": OracleAgent({"vix_threshold": a.vix_threshold}, clock=clock),
+            "analyst": AnalystAgent(
+                {
+                    "strategy": a.strategy,
+                    "min_confidence": a.min_confidence,
+                    "k_min": a.cluster_k_min,
+                    "k_max": max(a.cluster_k_min, a.cluster_k_max),
+                },
+                clock=clock,
+            ),
+            "strategist": StrategistAgent(
+                {
+                    "optimizer": a.optimizer,
+                    "regime_exposure": dict(a.regime_exposure),
+                    "max_position_weight": r.max_position_weight,
+                    "max_leverage": r.max_leverage,
+                    "commission_bps": e.commission_bps,
+                    "slippage_bps": e.slippage_bps,
+                },
+                clock=clock,
+            ),
+            "sentinel": SentinelAgent(
+                {
+                    "max_leverage": r.max_leverage,
+                    "var_limit": r.var_limit,
+                    "max_drawdown": r.max_drawdown,
+                    "max_position_weight": r.max_position_weight,
+                    "max_group_weight": r.max_group_weight,
+                    "var_method": r.var_method,
+                },
+                clock=clock,
+            ),
+            "sovereign": SovereignAgent({"decision_threshold": a.decision_threshold}, clock=clock),
+        }
+
+    # ------------------------------------------------------------------ the cycle
+    def run_cycle(self, business_date: Any = None) -> CycleResult:
+        """Run (or finish, or return) the agent cycle of ``business_date`` (default: the newest stored session).
+
+        Raises
+        ------
+        ConfigError
+            A bad date, or no stored data for it.
+        OperationalError
+            An agent failed (recorded in the cycle and the agent's status), or the cycle is running elsewhere.
+        """
+        from ravenshire.execution import ExecutionManager
+
+        execution = ExecutionManager(self.config, engine=self.engine, origin="agent", now=self._now)
+        date = self._business_date(business_date, execution)
+        cycle_id = f"{KIND}-{date.date().isoformat()}"
+        started = time.perf_counter()
+        row = self._claim(cycle_id, date)
+        if row is not None and row["status"] == "completed":
+            return self._result(row, reused=True)
+        if row is None or row["status"] != "decided":
+            try:
+                self._decide(cycle_id, date, execution)
+            except RavenshireError as exc:
+                self._fail(cycle_id, exc)
+                raise
+            except Exception as exc:  # an agent's bug: recorded, then raised as an operational failure
+                self._fail(cycle_id, exc)
+                raise OperationalError(f"agent cycle {cycle_id} failed: {type(exc).__name__}: {exc}") from exc
+        return self._send(cycle_id, execution, started)
+
+    def _business_date(self, value: Any, execution: Any) -> pd.Timestamp:
+        if value is None:
+            newest = execution.bars.latest_date()
+            if newest is None:
+                raise ConfigError("the store holds no market data yet: run the data cycle (python -m ravenshire fetch)")
+            return newest
+        if isinstance(value, bool | int | float | np.integer | np.floating):
+            raise ConfigError(f"the date must be YYYY-MM-DD, got the number {value!r}")
+        try:
+            stamp = pd.Timestamp(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"the date must be YYYY-MM-DD, got {value!r}") from exc
+        if pd.isna(stamp):
+            raise ConfigError(f"the date must be YYYY-MM-DD, got {value!r}")
+        return (stamp.tz_localize(None) if stamp.tzinfo is not None else stamp).normalize()
+
+    def _claim(self, cycle_id: str, date: pd.Timestamp) -> dict[str, Any] | None:
+        """The cycle's row after claiming it: None for a fresh claim; the stored row when it is completed or
+        decided (the caller finishes it)."""
+        now = self._now()
+        c = s.cycles
+        with write(self.engine) as conn:
+            row = conn.execute(select(c).where(c.c.id == cycle_id)).mappings().first()
+            if row is not None and row["status"] in ("completed", "decided"):
+                return dict(row)
+            if row is not None and row["status"] == "running":
+                started = _aware(row["started_at"])
+                if started is not None and now - started < STALE_AFTER:
+                    raise OperationalError(
+                        f"agent cycle {cycle_id} is running (started {started:%Y-%m-%d %H:%M} UTC in another "
+                        f"process); it is taken over after {STALE_AFTER} without finishing"
+                    )
+            if row is None:
+                conn.execute(
+                    insert(c),
+                    {
+                        "id": cycle_id,
+                        "kind": KIND,
+                        "business_date": date_key(date),
+                        "status": "running",
+                        "attempts": 1,
+                        "is_demo": self.config.is_demo,
+                        "started_at": now,
+                    },
+                )
+            else:
+                conn.execute(
+                    update(c).where(c.c.id == cycle_id),
+                    {
+                        "status": "running",
+                        "attempts": row["attempts"] + 1,
+                        "error": None,
+                        "started_at": now,
+                        "finished_at": None,
+                    },
+                )
+            conn.execute(delete(s.agent_messages).where(s.agent_messages.c.cycle_id == cycle_id))
+        return None
+
+    def _fail(self, cycle_id: str, exc: BaseException) -> None:
+        with write(self.engine) as conn:
+            conn.execute(
+                update(s.cycles).where(s.cycles.c.id == cycle_id),
+                {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "finished_at": self._now()},
+            )
+
+    # ------------------------------------------------------------------ deciding
+    def _market(self, date: pd.Timestamp) -> tuple[pd.DataFrame, pd.Series, str, bool]:
+        """Adjusted closes (for signals and risk) and the raw closes of the date (for orders) over the lookback,
+        snapshotted as a data version."""
+        from ravenshire.data import DataManager
+        from ravenshire.data.calendar import sessions
+
+        lookback = self.config.agents.lookback_days
+        days = sessions(date - pd.Timedelta(days=int(lookback * 1.6) + 30), date, self.config.data.exchange)
+        if len(days) == 0 or days[-1] != date:
+            raise ConfigError(f"{date.date()} is not a trading session of {self.config.data.exchange}")
+        start = days[-lookback] if len(days) >= lookback else days[0]
+        data = DataManager(self.config, engine=self.engine).get_market_data(
+            start_date=start, end_date=date, fetch=False, create_version=True, label=f"agent cycle {date.date()}"
+        )
+        if data.index[-1] != date:
+            raise ConfigError(
+                f"no stored bars for {date.date()} (the newest is {data.index[-1].date()}): run the data cycle first"
+            )
+        prices = pd.DataFrame(data["adj_close"])
+        closes = pd.DataFrame(data["close"]).iloc[-1]
+        return prices, closes, str(data.attrs.get("data_version")), bool(data.attrs.get("is_demo"))
+
+    def _decide(self, cycle_id: str, date: pd.Timestamp, execution: Any) -> None:
+        prices, closes, version, is_demo = self._market(date)
+        agents = self.agents()
+        messages: list[dict[str, Any]] = []
+        status: dict[str, dict[str, Any]] = {}
+
+        def message(sender: str, receiver: str, kind: str, payload: Any) -> None:
+            messages.append({"sender": sender, "receiver": receiver, "type": kind, "payload": to_jsonable(payload)})
+
+        def run(name: str, receiver: str, inputs: dict[str, Any], summary: Mapping[str, Any]) -> Decision:
+            message("coordinator", name, "input", summary)
+            t0 = time.perf_counter()
+            try:
+                decision = agents[name].process(inputs)
+            except Exception as exc:
+                status[name] = {
+                    "outcome": "error",
+                    "duration_s": time.perf_counter() - t0,
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+                message(name, "coordinator", "error", {"error": f"{type(exc).__name__}: {exc}"})
+                self._record_partial(cycle_id, messages, status)
+                raise
+            status[name] = {
+                "outcome": _outcome(decision),
+                "duration_s": time.perf_counter() - t0,
+                "recommendation": decision.recommendation,
+                "confidence": decision.confidence,
+            }
+            message(name, receiver, "decision", decision.to_dict())
+            return decision
+
+        frame = {
+            "symbols": list(prices.columns),
+            "start": prices.index[0],
+            "end": prices.index[-1],
+            "sessions": len(prices),
+            "data_version": version,
+            "is_demo": is_demo,
+        }
+        regime = self._regime(prices)
+        oracle = run("oracle", "analyst", {"prices": prices, "regime": regime}, {**frame, "regime_model": regime})
+        analyst = run("analyst", "strategist", {"prices": prices}, frame)
+        account = execution.account()
+        positions = execution.positions()
+        held = {str(k): float(v) for k, v in positions["quantity"].items()} if len(positions) else {}
+        strategist = run(
+            "strategist",
+            "sentinel",
+            {
+                "prices": prices,
+                "analyst": analyst,
+                "oracle": oracle,
+                "positions": held,
+                "cash": account.cash,
+                "last_prices": closes,
+            },
+            {**frame, "positions": held, "cash": account.cash},
+        )
+        curve = execution.equity_curve()
+        switch = execution.kill_switch()
+        groups = self._groups(analyst)
+        sentinel = run(
+            "sentinel",
+            "sovereign",
+            {
+                "strategist": strategist,
+                "prices": prices,
+                "kill_switch": switch,
+                "equity_curve": curve["equity"] if len(curve) else None,
+                "groups": groups,
+            },
+            {"kill_switch": switch.to_dict(), "equity_points": len(curve), "groups": groups},
+        )
+        for veto in sentinel.payload.get("vetoes", []):
+            message("sentinel", "sovereign", "veto", veto)
+        sovereign = run(
+            "sovereign",
+            "execution",
+            {"oracle": oracle, "analyst": analyst, "strategist": strategist, "sentinel": sentinel},
+            {"threshold": self.config.agents.decision_threshold},
+        )
+        orders = list(sovereign.payload.get("orders", []))
+        message("sovereign", "execution", "orders", {"orders": orders})
+        summary = {
+            "recommendation": sovereign.recommendation,
+            "confidence": sovereign.confidence,
+            "regime": oracle.payload.get("regime"),
+            "vetoes": sentinel.payload.get("vetoes", []),
+            "orders": orders,
+            "reasoning": list(sovereign.reasoning),
+        }
+        now = self._now()
+        with write(self.engine) as conn:
+            self._write_messages(conn, cycle_id, messages, now)
+            self._write_status(conn, cycle_id, status, now)
+            self._write_regime(conn, cycle_id, date, regime, is_demo)
+            self._write_clusters(conn, cycle_id, analyst.payload.get("clusters"))
+            conn.execute(
+                update(s.cycles).where(s.cycles.c.id == cycle_id),
+                {
+                    "status": "decided",
+                    "data_version": version,
+                    "config_hash": _config_hash(self.config),
+                    "is_demo": is_demo,
+                    "summary": json.dumps(to_jsonable(summary)),
+                },
+            )
+
+    def _regime(self, prices: pd.DataFrame) -> dict[str, Any]:
+        from ravenshire.ml import RegimeDetector
+
+        result = RegimeDetector(random_state=7).fit_predict(prices)
+        last = result.probabilities.iloc[-1]
+        return {
+            "regime": str(result.labels.iloc[-1]),
+            "probabilities": {str(k): float(v) for k, v in last.items()},
+            "model": "gmm",
+        }
+
+    @staticmethod
+    def _groups(analyst: Decision) -> dict[str, str] | None:
+        clusters = analyst.payload.get("clusters")
+        labels = (clusters or {}).get("labels") if isinstance(clusters, Mapping) else None
+        return {str(k): f"cluster {v}" for k, v in labels.items()} if isinstance(labels, Mapping) else None
+
+    # ------------------------------------------------------------------ writing
+    def _record_partial(self, cycle_id: str, messages: list[dict[str, Any]], status: Mapping[str, Any]) -> None:
+        now = self._now()
+        with write(self.engine) as conn:
+            conn.execute(delete(s.agent_messages).where(s.agent_messages.c.cycle_id == cycle_id))
+            self._write_messages(conn, cycle_id, messages, now)
+            self._write_status(conn, cycle_id, status, now)
+
+    @staticmethod
+    def _write_messages(conn: Connection, cycle_id: str, messages: list[dict[str, Any]], now: dt.datetime) -> None:
+        if messages:
+            conn.execute(
+                insert(s.agent_messages),
+                [
+                    {
+                        "cycle_id": cycle_id,
+                        "seq": k,
+                        "sender": m["sender"],
+                        "receiver": m["receiver"],
+                        "type": m["type"],
+                        "payload": json.dumps(m["payload"]),
+                        "at": now,
+                    }
+                    for k, m in enumerate(messages, start=1)
+                ],
+            )
+
+    @staticmethod
+    def _write_status(conn: Connection, cycle_id: str, status: Mapping[str, Any], now: dt.datetime) -> None:
+        rows = [
+            {
+                "agent": name,
+                "last_cycle_id": cycle_id,
+                "last_run_at": now,
+                "outcome": st["outcome"],
+                "recommendation": st.get("recommendation"),
+                "confidence": st.get("confidence"),
+                "duration_s": st["duration_s"],
+                "error": st.get("error"),
+            }
+            for name, st in status.items()
+        ]
+        if rows:
+            conn.execute(upsert_statement(conn, s.agent_status, ["agent"], list(rows[0])), rows)
+
+    @staticmethod
+    def _write_regime(
+        conn: Connection, cycle_id: str, date: pd.Timestamp, regime: Mapping[str, Any], demo: bool
+    ) -> None:
+        row = {
+            "date": date_key(date),
+            "model": regime.get("model", "gmm"),
+            "regime": regime["regime"],
+            "probabilities": json.dumps(to_jsonable(regime["probabilities"])),
+            "cycle_id": cycle_id,
+            "is_demo": demo,
+        }
+        conn.execute(upsert_statement(conn, s.regime_readings, ["date", "model"], list(row)), row)
+
+    @staticmethod
+    def _write_clusters(conn: Connection, cycle_id: str, clusters: Any) -> None:
+        conn.execute(delete(s.asset_clusters).where(s.asset_clusters.c.cycle_id == cycle_id))
+        if not isinstance(clusters, Mapping):
+            return
+        labels = clusters.get("labels") or {}
+        embedding = clusters.get("embedding") or {}
+        features = clusters.get("features") or {}
+        rows = []
+        for sym, label in labels.items():
+            xyz = embedding.get(sym) or {}
+            rows.append(
+                {
+                    "cycle_id": cycle_id,
+                    "symbol": sym,
+                    "cluster": int(label),
+                    "x": float(xyz.get("x", 0.0)),
+                    "y": float(xyz.get("y", 0.0)),
+                    "z": float(xyz.get("z", 0.0)),
+                    "features": json.dumps(to_jsonable(features.get(sym, {}))),
+                }
+            )
+        if rows:
+            conn.execute(insert(s.asset_clusters), rows)
+
+    # ------------------------------------------------------------------ sending
+    def _send(self, cycle_id: str, execution: Any, started: float) -> CycleResult:
+        with read(self.engine) as conn:
+            row = dict(conn.execute(select(s.cycles).where(s.cycles.c.id == cycle_id)).mappings().one())
+        summary = json.loads(row["summary"] or "{}")
+        orders = summary.get("orders", [])
+        basket = [
+            {
+                "symbol": o["symbol"],
+                "side": o["side"],
+                "quantity": o["quantity"],
+                "cycle_id": cycle_id,
+                "client_order_id": f"{cycle_id}:{o['symbol']}:{o['side']}",
+            }
+            for o in orders
+        ]
+        sent = execution.execute_trades(basket) if basket else []
+        summary["sent"] = [
+            {
+                "order_id": o.id,
+                "client_order_id": o.client_order_id,
+                "symbol": o.symbol,
+                "side": o.side,
+                "quantity": o.quantity,
+                "status": str(o.status),
+                "filled_quantity": o.filled_quantity,
+                "avg_fill_price": o.avg_fill_price,
+                "reason": o.reason,
+            }
+            for o in sent
+        ]
+        now = self._now()
+        duration = time.perf_counter() - started
+        with write(self.engine) as conn:
+            conn.execute(
+                update(s.cycles).where(s.cycles.c.id == cycle_id),
+                {
+                    "status": "completed",
+                    "summary": json.dumps(to_jsonable(summary)),
+                    "finished_at": now,
+                    "duration_s": duration,
+                },
+            )
+            row = dict(conn.execute(select(s.cycles).where(s.cycles.c.id == cycle_id)).mappings().one())
+        return self._result(row, reused=False)
+
+    @staticmethod
+    def _result(row: Mapping[str, Any], *, reused: bool) -> CycleResult:
+        summary = json.loads(row["summary"] or "{}")
+        return CycleResult(
+            cycle_id=row["id"],
+            business_date=pd.Timestamp(str(row["business_date"])),
+            status=row["status"],
+            recommendation=summary.get("recommendation"),
+            confidence=summary.get("confidence"),
+            regime=summary.get("regime"),
+            vetoes=tuple(summary.get("vetoes", [])),
+            orders=tuple(summary.get("sent", summary.get("orders", []))),
+            data_version=row["data_version"],
+            is_demo=bool(row["is_demo"]),
+            reused=reused,
+            duration_s=row["duration_s"],
+        )
+
+
+def _outcome(decision: Decision) -> str:
+    if decision.recommendation == "veto":
+        return "veto"
+    if decision.recommendation in ("hold", "no_signal"):
+        return "hold"
+    return "ok"
+
+
+def cycle_messages(engine: Engine, cycle_id: str | None = None, limit: int = 1000) -> pd.DataFrame:
+    """The stored messages of ``cycle_id`` (default the newest cycle), in order: cycle_id, seq, sender, receiver,
+    type, payload (parsed JSON), at."""
+    m = s.agent_messages
+    with read(engine) as conn:
+        if cycle_id is None:
+            cycle_id = conn.execute(select(s.cycles.c.id).order_by(s.cycles.c.started_at.desc()).limit(1)).scalar()
+        query = select(m.c.cycle_id, m.c.seq, m.c.sender, m.c.receiver, m.c.type, m.c.payload, m.c.at)
+        rows = conn.execute(query.where(m.c.cycle_id == cycle_id).order_by(m.c.seq).limit(limit)).all()
+    frame = pd.DataFrame(rows, columns=["cycle_id", "seq", "sender", "receiver", "type", "payload", "at"])
+    frame["payload"] = frame["payload"].map(json.loads)
+    frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    return frame
