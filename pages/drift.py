@@ -26,10 +26,20 @@ READING_COLORS = ["#2ca02c", "#ff7f0e", "#d62728"]
 EVENT_COLUMNS = ["date", "detector", "direction", "severity", "statistic", "threshold", "window", "step", "p_value",
                  "message", "at"]  # fmt: skip
 START_HINT = (
-    "Start a monitor from a stored backtest run: `python -m ravenshire drift start --run ID` (once that command "
-    "exists), or in Python `ExecutionManager().start_drift_monitor(run_id=ID)` (or `backtest_returns=...`). The "
-    "monitoring cycle then feeds it each day's live return (`ExecutionManager().check_for_drift(r, when=day)`)."
+    "Start a monitor from a stored backtest run: `python -m ravenshire drift start --run ID` (or `--returns "
+    "FILE.csv`), or in Python `ExecutionManager().start_drift_monitor(run_id=ID)` (or `backtest_returns=...`). The "
+    "monitoring cycle then feeds it each day's live return (`python -m ravenshire drift check RETURN --date DAY`, "
+    "or `ExecutionManager().check_for_drift(r, when=day)`)."
 )
+#: Events shown per table (the newest).
+EVENTS_SHOWN = 500
+EVENT_CONFIG = {
+    "date": st.column_config.DateColumn("date"),
+    "statistic": st.column_config.NumberColumn("statistic", format="%.3f"),
+    "threshold": st.column_config.NumberColumn("threshold", format="%.3f"),
+    "p_value": st.column_config.NumberColumn("p-value", format="%.4f"),
+    "at": st.column_config.DatetimeColumn("recorded (UTC)", format="YYYY-MM-DD HH:mm"),
+}
 
 
 def detector_chart(obs: pd.DataFrame, detector: str, fired: pd.DataFrame, x: str) -> alt.LayerChart:
@@ -116,9 +126,18 @@ else:
         },
     )
     subject = st.selectbox("Strategy", list(subjects["subject"]))
-    read = run_action("Reading the checks…", lambda: (observations_q(subject), events_q(subject)))
+    # The current life's events go with its observations (a start with replace deleted the earlier ones); the
+    # events of earlier lives were measured against another reference: shown apart, never on the charts.
+    read = run_action(
+        "Reading the checks…",
+        lambda: (
+            observations_q(subject),
+            events_q(subject, None, EVENTS_SHOWN, "current"),
+            events_q(subject, None, EVENTS_SHOWN, "earlier"),
+        ),
+    )
     if read is not None:
-        obs, events = read
+        obs, events, earlier = read
         if obs.empty:
             st.info(
                 f"{subject!r} is watched but has no live return yet: the monitoring cycle feeds one a day "
@@ -134,22 +153,19 @@ else:
                 "Line: the statistic after each day's return; dashed red: the threshold; red points: the values "
                 "that fired (the detector resets after an alarm)."
             )
-        st.markdown(f"**Drift events of {subject}**")
+        st.markdown(f"**Drift events of {subject}** (this life: since its last start)")
         if events.empty:
-            st.success(f"No drift detected for {subject!r}.")
+            st.success(f"No drift detected for {subject!r} since its last start.")
         else:
-            st.dataframe(
-                events[EVENT_COLUMNS],
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    "date": st.column_config.DateColumn("date"),
-                    "statistic": st.column_config.NumberColumn("statistic", format="%.3f"),
-                    "threshold": st.column_config.NumberColumn("threshold", format="%.3f"),
-                    "p_value": st.column_config.NumberColumn("p-value", format="%.4f"),
-                    "at": st.column_config.DatetimeColumn("recorded (UTC)", format="YYYY-MM-DD HH:mm"),
-                },
-            )
+            st.dataframe(events[EVENT_COLUMNS], hide_index=True, width="stretch", column_config=EVENT_CONFIG)
+        if not earlier.empty:
+            more = " (the newest shown)" if len(earlier) == EVENTS_SHOWN else ""
+            with st.expander(f"Earlier lives: {len(earlier)} event(s){more}"):
+                st.caption(
+                    f"Detections of {subject!r} before its last start with `--replace`: measured against the "
+                    "reference of that time, and not on the charts above."
+                )
+                st.dataframe(earlier[EVENT_COLUMNS], hide_index=True, width="stretch", column_config=EVENT_CONFIG)
 
 st.subheader("Input drift (PSI per feature)")
 everything = run_action("Reading the drift events…", events_q)

@@ -44,6 +44,9 @@ CID_KEY = "_execution_order_cid"
 OUTCOME_KEY = "_execution_last_order"
 NAME_KEY = "_execution_actor"
 
+#: Fills shown in the table (the newest); `ExecutionManager().fills()` gives them all.
+FILLS_SHOWN = 500
+
 ORDER_COLUMNS = [
     "id", "created_at", "symbol", "side", "quantity", "order_type", "limit_price", "status", "filled_quantity",
     "avg_fill_price", "reason", "origin", "cycle_id", "is_demo", "client_order_id",
@@ -121,13 +124,33 @@ def text_problems(**fields: str) -> dict[str, str]:
     return {name: f"{name.capitalize()} is required." for name, value in fields.items() if not value.strip()}
 
 
+def not_sent(cid: str, error: str | None) -> tuple[str, str]:
+    """(kind, message) for an order the form could not send, and whether its id is renewed: only when an order of
+    that id is stored (a confirmed outcome: e.g. the connection dropped after the commit). Otherwise the form keeps
+    the id, so a retry cannot create a second order: the same fields return the order stored, if the failed
+    attempt did store one, and different fields are refused by the execution layer."""
+    stored, _ = attempt("Looking the order up…", lambda: manager.get_order(cid))
+    error = (error or "unknown error").rstrip(".") + "."
+    if stored is not None:
+        st.session_state[CID_KEY] = new_client_id()
+        return "warning", (
+            f"Not sent: {error} Order id `{cid}` is stored already — {outcome(stored)[1]} The form has a new order id "
+            "for the next order."
+        )
+    return "error", (
+        f"Not sent: {error} The form keeps order id `{cid}`: sending again is safe (one order per id; if this attempt "
+        "did reach the store, the same fields return that order)."
+    )
+
+
 def headline() -> None:
-    """The account's figures (a live panel: redrawn every [UI] refresh_seconds)."""
-    read = run_action("Reading the ledger…", lambda: (account_q(), fills_q(), orders_q()))
+    """The account's figures (a live panel: redrawn every [UI] refresh_seconds). It reads no fill: the metrics
+    count them (``n_trades``)."""
+    read = run_action("Reading the ledger…", lambda: (account_q(), orders_q()))
     if read is None:
         return
-    account, fills, orders = read
-    demo = config.is_demo or bool(orders["is_demo"].astype(bool).any()) or bool(fills["is_demo"].astype(bool).any())
+    account, orders = read
+    demo = config.is_demo or bool(orders["is_demo"].astype(bool).any())  # a fill is demo when its order is
     st.subheader(f"Account {account.id}")
     st.caption(f"{account.broker} broker · {account.currency} · initial cash {money(account.initial_cash)}")
     if demo:
@@ -135,14 +158,14 @@ def headline() -> None:
             ":orange-badge[:material/science: DEMO DATA] every figure is marked at synthetic (demo) prices, "
             "not at a real market's"
         )
-    if fills.empty:
+    m = run_action("Computing live performance…", metrics_q)
+    if m is None:
+        return
+    if m.n_trades == 0:
         st.info(
             f"No fill yet: the account holds its initial cash, {money(account.cash)} {account.currency}. "
             "Send a paper order under **Trade** below (or let the agent cycle trade)."
         )
-        return
-    m = run_action("Computing live performance…", metrics_q)
-    if m is None:
         return
     cur = account.currency
     r1 = st.columns(6)
@@ -259,8 +282,11 @@ with tab_trade:
                     symbol, side, shares, price=price, order_type=order_type, client_order_id=cid
                 ),
             )
-            st.session_state[CID_KEY] = new_client_id()  # the next order is a new one, whatever became of this
-            st.session_state[OUTCOME_KEY] = outcome(sent) if sent is not None else ("error", f"Not sent: {error}")
+            if sent is not None:  # a confirmed outcome (filled, working, rejected …): the next order is a new one
+                st.session_state[CID_KEY] = new_client_id()
+                st.session_state[OUTCOME_KEY] = outcome(sent)
+            else:  # unknown whether it reached the store: keep the id unless an order of that id is found
+                st.session_state[OUTCOME_KEY] = not_sent(cid, error)
             refresh()
     last = st.session_state.get(OUTCOME_KEY)
     if last is not None:
@@ -322,9 +348,8 @@ with tab_orders:
                 refresh()
 
 with tab_pos:
-    fills = run_action("Reading the fills…", fills_q)
-    metrics = None if fills is None or fills.empty else run_action("Computing live performance…", metrics_q)
-    if fills is not None and (fills.empty or (metrics is not None and metrics.n_positions == 0)):
+    metrics = run_action("Computing live performance…", metrics_q)
+    if metrics is not None and metrics.n_positions == 0:
         st.info("No open position.")
     elif metrics is not None:
         held = run_action("Reading the positions…", positions_q)
@@ -345,13 +370,24 @@ with tab_pos:
             )
 
 with tab_ledger:
-    fills = run_action("Reading the fills…", fills_q)
     st.markdown("**Fills**")
+    fills = None
+    if metrics is not None and metrics.n_trades == 0:  # counted by the metrics: nothing to read
+        st.info("No fill yet.")
+    else:
+        fills = run_action("Reading the fills…", fills_q)
     if fills is not None and fills.empty:
         st.info("No fill yet.")
     elif fills is not None:
+        newest = fills.iloc[::-1].head(FILLS_SHOWN)  # the manager gives them oldest first
+        st.caption(
+            f"The newest {len(newest)} of {len(fills):,} fills, newest first (all of them: "
+            "`ExecutionManager().fills()`)."
+            if len(fills) > FILLS_SHOWN
+            else f"{len(fills):,} fill(s), newest first."
+        )
         st.dataframe(
-            fills,
+            newest,
             hide_index=True,
             width="stretch",
             column_config={

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import decimal
 import json
 import math
 import os
@@ -375,7 +376,8 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- execution
-# The commands below only parse, call the ExecutionManager and print; every decision is the manager's.
+# The commands below only parse, call the ExecutionManager and print; every decision is the manager's, but for
+# the CLI's own input checks (a mark date must be a session with stored bars; a drift check is dated by default).
 
 _OPEN = ("new", "accepted", "partially_filled")
 _STATUSES = ("open", *_OPEN, "filled", "rejected", "cancelled")
@@ -428,7 +430,14 @@ def _execution() -> Any:
 
 
 def _qty(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.6f}".rstrip("0")
+    """A quantity as written, without an exponent: 10, 10.0000005, 0.0000005 (15 significant digits, every digit a
+    decimal input can carry in a float, so the noise of a sum such as 0.1 + 0.2 is not shown)."""
+    x = float(x)
+    if not math.isfinite(x):
+        return str(x)
+    if x.is_integer():
+        return str(int(x))
+    return format(decimal.Decimal(f"{x:.15g}"), "f")
 
 
 def _money(x: float | None) -> str:
@@ -507,7 +516,17 @@ def _cmd_orders(args: argparse.Namespace) -> int:
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
-    target: int | str = int(args.order) if args.order.isdigit() else args.order
+    from ravenshire.errors import ConfigError
+
+    if (args.order is None) == (args.client_order_id is None):
+        raise ConfigError(
+            "give the order to cancel once: its id (cancel 12) or its client order id (cancel --client-order-id ID)"
+        )
+    target: int | str
+    if args.client_order_id is not None:
+        target = args.client_order_id  # always a client order id, all digits included
+    else:
+        target = int(args.order) if args.order.isdigit() else args.order
     manager = _execution()
     order = manager.cancel_order(target) if args.reason is None else manager.cancel_order(target, reason=args.reason)
     _print(order.to_dict(), args.json)
@@ -567,8 +586,36 @@ def _cmd_performance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_mark_date(manager: Any, day: str) -> None:
+    """Refuse a ``mark --date`` that is not a session of ``[DATA] exchange`` or is before the oldest stored bar."""
+    import pandas as pd
+    from sqlalchemy import func, select
+
+    from ravenshire.data.calendar import sessions
+    from ravenshire.errors import ConfigError
+    from ravenshire.store import read
+    from ravenshire.store import schema as s
+    from ravenshire.store.dates import from_date_keys
+
+    stamp = pd.Timestamp(day)
+    exchange = manager.config.data.exchange
+    if sessions(stamp, stamp, exchange).empty:
+        before = sessions(stamp - pd.Timedelta(days=10), stamp, exchange)
+        hint = f"; the session before it is {before[-1]:%Y-%m-%d}" if len(before) else ""
+        raise ConfigError(f"--date {day} ({stamp:%A}) is not a trading session of {exchange} ([DATA] exchange){hint}")
+    with read(manager.engine) as conn:
+        first = conn.execute(select(func.min(s.series.c.first_date))).scalar()
+    if first is None:
+        raise ConfigError(f"--date {day}: the store holds no bars yet; fetch or import them first")
+    oldest = from_date_keys([int(first)])[0]
+    if stamp < oldest:
+        raise ConfigError(f"--date {day} is before the oldest stored bar ({oldest:%Y-%m-%d}); give a later session")
+
+
 def _cmd_mark(args: argparse.Namespace) -> int:
     manager = _execution()
+    if args.date is not None:
+        _check_mark_date(manager, args.date)
     before = manager.kill_switch()
     m = manager.mark_to_market(args.date)
     after = manager.kill_switch()
@@ -718,17 +765,31 @@ def _cmd_drift_check(args: argparse.Namespace) -> int:
     from ravenshire.errors import ConfigError
 
     manager = _execution()
-    if not manager.drift_monitor(args.subject).is_started():
+    monitor = manager.drift_monitor(args.subject)
+    if not monitor.is_started():
         raise ConfigError(
             f"drift detection of {args.subject!r} is not started; start it with: {PROG} drift start "
             f"--returns FILE.csv (or --run ID)" + (f" --subject {args.subject}" if args.subject != "strategy" else "")
         )
-    result = manager.check_for_drift(args.value, args.date, subject=args.subject)
-    _print({"subject": args.subject, **result.to_dict()}, args.json)
+    day, source = args.date, ""
+    if day is None:  # dated, so that a retried call is the same step, not a second return
+        latest = manager.bars.latest_date()
+        if latest is None:
+            raise ConfigError(
+                "the store holds no bars to date the return by: give its business date with --date YYYY-MM-DD"
+            )
+        day, source = f"{latest:%Y-%m-%d}", " (the newest stored bar's date; --date to give another)"
+    checked_before = monitor.stored_return(day) is not None
+    result = manager.check_for_drift(args.value, day, subject=args.subject)
+    stored = monitor.stored_return(day)
+    value = args.value if stored is None else stored
+    out = {"subject": args.subject, "value": value, "already_checked": checked_before, **result.to_dict()}
+    _print(out, args.json)
     if not args.json:
-        when = f" {result.when:%Y-%m-%d}" if result.when is not None else ""
+        when = f" {result.when:%Y-%m-%d}{source}" if result.when is not None else ""
         verdict = f"DRIFT ({len(result.events)} detection(s))" if result.drift_detected else "no drift"
-        print(f"drift check of {args.subject!r} step {result.step}{when}, return {args.value:g}: {verdict}")
+        again = " (checked before: the stored result, nothing fed)" if checked_before else ""
+        print(f"drift check of {args.subject!r} step {result.step}{when}, return {value:g}: {verdict}{again}")
         for event in result.events:
             print(f"  {event.detector} {event.direction}: {event.message}")
     return 1 if result.drift_detected else 0
@@ -772,7 +833,11 @@ def _add_execution_commands(sub: Any) -> None:
     json_flag(p)
     p.set_defaults(func=_cmd_orders)
     p = sub.add_parser("cancel", help="cancel a working order")
-    p.add_argument("order", metavar="ORDER", help="order id (all digits) or client order id (anything else)")
+    p.add_argument(
+        "order", nargs="?", metavar="ORDER",
+        help="order id (all digits), or a client order id (anything else; an all-digit one needs --client-order-id)",
+    )  # fmt: skip
+    p.add_argument("--client-order-id", metavar="ID", help="cancel the order of this client order id (any form)")
     p.add_argument("--reason", metavar="TEXT", help="why (stored with the order)")
     json_flag(p)
     p.set_defaults(func=_cmd_cancel)
@@ -783,7 +848,10 @@ def _add_execution_commands(sub: Any) -> None:
     json_flag(p)
     p.set_defaults(func=_cmd_performance)
     p = sub.add_parser("mark", help="store the daily mark-to-market snapshot")
-    p.add_argument("--date", type=_day, help="business date YYYY-MM-DD (default: the latest stored bar)")
+    p.add_argument(
+        "--date", type=_day,
+        help="business date YYYY-MM-DD, a session of [DATA] exchange (default: the latest stored bar)",
+    )  # fmt: skip
     json_flag(p)
     p.set_defaults(func=_cmd_mark)
     p = sub.add_parser("process-orders", help="advance working orders against newer bars")
@@ -824,7 +892,11 @@ def _add_drift_commands(sub: Any, json_flag: Callable[[argparse.ArgumentParser],
     p.set_defaults(func=_cmd_drift_start)
     p = actions.add_parser("check", help="feed one live return (exit 1 when drift is detected)")
     p.add_argument("value", type=_number(positive=False), metavar="RETURN", help="e.g. 0.004 for +0.4 %%")
-    p.add_argument("--date", type=_day, help="its business date YYYY-MM-DD (a date is fed once)")
+    p.add_argument(
+        "--date", type=_day,
+        help="its business date YYYY-MM-DD (default: the newest stored bar's date); a date is fed once, so a retried "
+        "call feeds nothing new",
+    )  # fmt: skip
     p.add_argument("--subject", default="strategy", help="what is watched (default strategy)")
     json_flag(p)
     p.set_defaults(func=_cmd_drift_check)

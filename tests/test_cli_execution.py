@@ -173,7 +173,11 @@ def test_a_rejection_exits_1_with_the_reason(cli: Cli, args: tuple[str, ...], ne
         (("orders", "--status", "done"), ("argument --status", "invalid choice", "open")),
         (("orders", "--limit", "0"), ("argument --limit", "positive integer")),
         (("cancel", "999"), ("no order 999",)),
+        (("cancel", "--client-order-id", "999"), ("no order '999'",)),
+        (("cancel",), ("give the order to cancel once", "--client-order-id ID")),
+        (("cancel", "1", "--client-order-id", "x"), ("give the order to cancel once",)),
         (("mark", "--date", "2024-13-01"), ("argument --date", "YYYY-MM-DD")),
+        (("mark", "--date", "2024-01-06"), ("--date 2024-01-06 (Saturday) is not a trading session of XNYS",)),
         (("killswitch", "pause"), ("invalid choice: 'pause'",)),
         (("killswitch", "off"), ("killswitch off needs --reason",)),
         (("killswitch", "on", "--reason", "x", "--by", ""), ("--by must be a name",)),
@@ -226,6 +230,65 @@ def test_a_limit_order_works_fills_on_a_later_bar_or_is_cancelled(cli: Cli) -> N
 
 
 @pytest.mark.usefixtures("market")
+def test_an_all_digit_client_order_id_is_cancelled_with_its_flag(cli: Cli) -> None:
+    assert cli("order", "BUY", "AAA", "5", "--limit", "90", "--client-order-id", "2").code == 0  # order 1
+    assert cli("order", "BUY", "BBB", "5", "--limit", "40", "--client-order-id", "dip").code == 0  # order 2
+    result = cli("cancel", "--client-order-id", "2")
+    assert (result.code, result.out) == (0, "order 1 BUY 5 AAA limit 90.00: cancelled: cancelled by the user\n")
+    assert cli("cancel", "dip").out.startswith("order 2 BUY 5 BBB")  # a positional non-digit is a client id
+    assert [o["status"] for o in cli.json("orders")] == ["cancelled", "cancelled"]  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("market")
+def test_cancel_by_the_positional_id_is_the_order_id(cli: Cli) -> None:
+    assert cli("order", "BUY", "AAA", "5", "--limit", "90", "--client-order-id", "2").code == 0  # order 1
+    assert cli("order", "BUY", "BBB", "5", "--limit", "40").code == 0  # order 2
+    assert cli("cancel", "2").out.startswith("order 2 BUY 5 BBB limit 40.00: cancelled")
+    assert cli.json("orders", "--status", "open")[0]["client_order_id"] == "2"  # type: ignore[index]
+
+
+@pytest.mark.usefixtures("market")
+def test_mark_refuses_a_date_that_is_not_a_session_with_stored_bars(cli: Cli) -> None:
+    for day, needle in (
+        ("2024-01-06", "--date 2024-01-06 (Saturday) is not a trading session of XNYS ([DATA] exchange); the "
+                       "session before it is 2024-01-05"),
+        ("2024-01-01", "(Monday) is not a trading session of XNYS"),  # New Year's Day
+        ("2023-12-29", "--date 2023-12-29 is before the oldest stored bar (2024-01-02)"),
+    ):  # fmt: skip
+        _one_line_error(cli("mark", "--date", day), 2, needle)
+    with sqlite3.connect(cli.db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM equity_snapshots").fetchone() == (0,)
+    assert cli.json("mark", "--date", "2024-01-02")["as_of"] == "2024-01-02"  # type: ignore[index]
+
+
+def test_mark_a_date_with_no_bars_stored(cli: Cli) -> None:
+    _one_line_error(cli("mark", "--date", "2024-01-02"), 2, "the store holds no bars yet")
+
+
+@pytest.mark.parametrize(
+    ("quantity", "shown"),
+    [
+        (5e-7, "0.0000005"),
+        (10.0000005, "10.0000005"),
+        (0.1 + 0.2, "0.3"),
+        (10.0, "10"),
+        (2.5, "2.5"),
+        (1e20, "1" + "0" * 20),
+    ],
+)
+def test_quantities_are_shown_as_they_are(quantity: float, shown: str) -> None:
+    from ravenshire.cli import _qty
+
+    assert _qty(quantity) == shown
+
+
+@pytest.mark.usefixtures("market")
+def test_a_fractional_order_is_printed_faithfully(cli: Cli) -> None:
+    result = cli("order", "BUY", "AAA", "10.0000005")
+    assert (result.code, result.out) == (0, "order 1 BUY 10.0000005 AAA market: filled 10.0000005 @ 100.05\n")
+
+
+@pytest.mark.usefixtures("market")
 def test_the_kill_switch_blocks_orders_until_cleared(cli: Cli) -> None:
     assert cli("killswitch", "status").out == "trading is on\n"
     _one_line_error(cli("killswitch", "on"), 2, "needs --reason")
@@ -256,9 +319,6 @@ def test_the_operator_falls_back_to_cli_without_a_user_name(cli: Cli, monkeypatc
     assert "set by cli: drill" in cli("killswitch", "on", "--reason", "drill").out
 
 
-#: A known bug outside the CLI: with no fill to read, ledger.fills_frame builds ``fill_id`` as dtype object, which
-#: performance refuses ("fills' fill_id must be integers"), so a fresh account cannot show its performance and
-#: ``positions`` fails whenever nothing is held. Strict: these fail loudly once it is fixed; then drop the marks.
 @pytest.mark.usefixtures("market")
 def test_a_fresh_account_shows_flat_performance(cli: Cli) -> None:
     result = cli("performance")
@@ -342,6 +402,58 @@ def test_drift_start_check_and_events(cli: Cli) -> None:
     assert events.out.startswith("#1 2024-01-11 strategy cusum down alarm: CUSUM") and events.out.count("\n") == 1
     (event,) = cli.json("drift", "events", "--limit", "5")  # type: ignore[misc]
     assert event["detector"] == "cusum" and event["date"].startswith("2024-01-11")
+
+
+def _drift_started(cli: Cli) -> None:
+    returns = cli.folder / "backtest.csv"
+    rows = [f"2023-{1 + k // 28:02d}-{1 + k % 28:02d},{0.01 * math.sin(1.7 * k):.6f}" for k in range(150)]
+    returns.write_text("date,return\n" + "\n".join(rows) + "\n")
+    assert cli("drift", "start", "--returns", str(returns)).code == 0
+
+
+def _observations(cli: Cli) -> list[tuple[int, int, float]]:
+    with sqlite3.connect(cli.db) as conn:
+        return conn.execute("SELECT step, date, value FROM drift_observations ORDER BY step").fetchall()
+
+
+def test_a_date_checked_again_with_another_return_is_refused(cli: Cli) -> None:
+    _drift_started(cli)
+    assert cli("drift", "check", "0.01", "--date", "2024-01-10").code == 0
+    _one_line_error(
+        cli("drift", "check", "-0.5", "--date", "2024-01-10"),
+        2,
+        "drift check: error: 2024-01-10 was already checked with return 0.01; a date is fed once",
+    )
+    result = cli("drift", "check", "0.01", "--date", "2024-01-10")  # a retry: the stored check
+    assert (result.code, result.out) == (
+        0,
+        "drift check of 'strategy' step 1 2024-01-10, return 0.01: no drift (checked before: the stored result, "
+        "nothing fed)\n",
+    )
+    assert _observations(cli) == [(1, 20240110, 0.01)]
+    out = cli.json("drift", "check", "0.01", "--date", "2024-01-10")
+    assert isinstance(out, dict) and (out["value"], out["already_checked"], out["step"]) == (0.01, True, 1)
+
+
+@pytest.mark.usefixtures("market")
+def test_drift_check_without_a_date_is_dated_by_the_newest_bar(cli: Cli) -> None:
+    _drift_started(cli)
+    for again in ("", " (checked before: the stored result, nothing fed)"):  # a retried call feeds nothing new
+        result = cli("drift", "check", "0.002")
+        assert (result.code, result.out) == (
+            0,
+            "drift check of 'strategy' step 1 2024-01-10 (the newest stored bar's date; --date to give another), "
+            f"return 0.002: no drift{again}\n",
+        )
+    assert _observations(cli) == [(1, 20240110, 0.002)]
+    _one_line_error(cli("drift", "check", "0.003"), 2, "2024-01-10 was already checked with return 0.002")
+    assert "default: the newest stored bar's date" in " ".join(cli("drift", "check", "--help").out.split())
+
+
+def test_drift_check_without_a_date_or_bars_asks_for_the_date(cli: Cli) -> None:
+    _drift_started(cli)
+    _one_line_error(cli("drift", "check", "0.002"), 2, "no bars to date the return by", "--date YYYY-MM-DD")
+    assert _observations(cli) == []
 
 
 @pytest.mark.parametrize(

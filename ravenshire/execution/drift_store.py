@@ -9,16 +9,29 @@ IMMEDIATE``), so two processes checking the same subject take turns and never fe
 
 Conventions:
 
-- A ``when`` is a business date: its time of day and time zone are dropped (the calendar date as written in its
-  own zone), and the store keeps it as a ``YYYYMMDD`` key. Each date is fed once: a ``check`` for a date already
-  recorded returns the recorded check and feeds nothing (a re-run of the daily cycle); a date before the last
-  one fed is refused by the detector (:class:`~ravenshire.errors.ConfigError`). A ``check`` without ``when`` is
-  always a new step (the seed's ``check_for_drift(current_return=...)``).
+- A ``when`` is a business date: a ``'YYYY-MM-DD'`` text, a ``datetime.date`` or a pandas ``Timestamp`` (a number
+  such as ``20240628`` is refused, not read as nanoseconds since 1970); its time of day and time zone are dropped
+  (the calendar date as written in its own zone), and the store keeps it as a ``YYYYMMDD`` key. Each date is fed
+  once: a ``check`` for a date already recorded with the same return (to 1e-12 relative) returns the recorded
+  check and feeds nothing (a re-run of the daily cycle); the same date with a different return is refused
+  (:class:`~ravenshire.errors.ConfigError` naming the stored return), as is a date before the last one fed (the
+  detector's message). A ``check`` without ``when`` is always a new step (the seed's
+  ``check_for_drift(current_return=...)``).
 - Steps are 1-based and count the returns of the detector's *life*: a life begins with :meth:`DriftMonitor.start`.
   ``start`` refuses a subject that already has a detector unless ``replace=True``; a replacement starts a new
   life at step 0 and DELETES the subject's observations (their steps would collide with the new life's, and
   their statistics were measured against another reference) but KEEPS its events in ``drift_events`` as history.
-  A re-run ``check`` reads back only the events of the current life (those recorded since it started).
+- Which life an event belongs to: the schema stores no life number, so it is derived. An event of the current
+  life is one written by the same ``check`` as one of the current life's observations — same subject, same step
+  and the same ``at`` (one transaction writes both with one clock reading); the observations of earlier lives are
+  deleted by the replacement, so their events match none. This needs no comparison of two clock readings (the
+  former rule, ``event.at >= drift_states.created_at``, misfiled events when the clock stepped back after a start,
+  or when the processes writing the store run on hosts whose clocks disagree). Its limits: an earlier life's
+  event is misfiled only if it has the same step and the very same ``at`` (to the stored microsecond) as a
+  current observation — possible only when a clock steps back onto exactly that instant; and it relies on
+  observations being deleted only by a replacement (a future pruning of old observations would make their
+  events look like earlier lives'). A re-run ``check``, :func:`drift_events` with ``life=`` and the ``events``
+  count of :func:`drift_subjects` use this rule. ``psi`` events (input drift of a model) have no life.
 - Observation statistics (``drift_observations.statistics``, JSON): ``{detector: {...}}`` for each detector run,
   with the keys of :meth:`DriftDetector.statistics` plus ``fired`` (whether it fired at this step). After an
   alarm a detector resets, so the statistics after that update show the reset; the value that fired is the
@@ -51,8 +64,24 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Row, case, delete, desc, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    and_,
+    case,
+    delete,
+    desc,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from ravenshire.errors import ConfigError
 from ravenshire.execution.drift import (
@@ -82,6 +111,9 @@ __all__ = [
     "drift_subjects",
     "feature_drift_history",
 ]
+
+#: Values of :func:`drift_events`' ``life``.
+LIVES: tuple[str, ...] = ("current", "earlier")
 
 log = logging.getLogger(__name__)
 
@@ -120,14 +152,20 @@ def _name(value: Any, what: str, example: str) -> str:
     return value
 
 
+_DATE_FORMS = "a date: 'YYYY-MM-DD' (e.g. '2024-06-28'), a datetime.date or a pandas Timestamp"
+
+
 def _business_date(when: Any, what: str = "when") -> pd.Timestamp:
-    """``when`` as a tz-naive midnight: its calendar date in its own zone."""
+    """``when`` as a tz-naive midnight: its calendar date in its own zone. A number is refused: pandas would read
+    ``20240628`` as nanoseconds since 1970 (1970-01-01)."""
+    if isinstance(when, bool | int | float | np.number | np.bool_):
+        raise ConfigError(f"{what} must be {_DATE_FORMS}, got the number {when!r}; write a date as '2024-06-28'")
     try:
         stamp = pd.Timestamp(when)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{what} must be a date (e.g. '2024-06-28'), got {when!r}") from exc
+        raise ConfigError(f"{what} must be {_DATE_FORMS}, got {when!r}") from exc
     if pd.isna(stamp):
-        raise ConfigError(f"{what} must be a date (e.g. '2024-06-28'), got {when!r}")
+        raise ConfigError(f"{what} must be {_DATE_FORMS}, got {when!r}")
     return pd.Timestamp(year=stamp.year, month=stamp.month, day=stamp.day)
 
 
@@ -334,20 +372,21 @@ class DriftMonitor:
 
     def check(self, current_return: float, when: Any = None) -> DriftCheck:
         """Feed the live return of the business date ``when`` (see the module docstring), in one transaction:
-        restore, update, save the state, record the observation and the events. A date already recorded returns
-        the recorded check (events read back from the store) without feeding it again.
+        restore, update, save the state, record the observation and the events. A date already recorded with the
+        same return returns the recorded check (events read back from the store) without feeding it again.
 
         Raises
         ------
         ConfigError
-            Not started; a NaN or infinite return; a date before the last one fed (the detector's message).
+            Not started; a NaN or infinite return; a ``when`` that is not a date; a date already recorded with a
+            different return; a date before the last one fed (the detector's message).
         """
         stamp = None if when is None else _business_date(when)
         key = _key(stamp)
         with write(self.engine) as conn:
             row = self._state_row(conn)
             if key is not None:
-                stored = self._stored_check(conn, key, stamp)
+                stored = self._stored_check(conn, key, stamp, current_return)
                 if stored is not None:
                     return stored
             detector = DriftDetector.restore(json.loads(row.state))
@@ -385,23 +424,33 @@ class DriftMonitor:
         """The seed's name for :meth:`check`."""
         return self.check(current_return, when)
 
-    def _stored_check(self, conn: Connection, key: int, stamp: pd.Timestamp | None) -> DriftCheck | None:
-        """The check recorded for the date ``key`` in the current life, or None."""
+    def _stored_check(
+        self, conn: Connection, key: int, stamp: pd.Timestamp | None, current_return: Any
+    ) -> DriftCheck | None:
+        """The check recorded for the date ``key`` in the current life, or None; ConfigError when it was recorded
+        with another return than ``current_return`` (a date is fed once)."""
         obs = s.drift_observations
-        found = conn.execute(select(obs.c.step, obs.c.drift).where(obs.c.subject == self.subject, obs.c.date == key))
+        found = conn.execute(
+            select(obs.c.step, obs.c.drift, obs.c.value, obs.c.at).where(
+                obs.c.subject == self.subject, obs.c.date == key
+            )
+        )
         observation = found.first()
         if observation is None:
             return None
-        life_start = select(s.drift_states.c.created_at).where(s.drift_states.c.subject == self.subject)
+        if not _same_return(current_return, observation.value):
+            raise ConfigError(
+                f"{stamp:%Y-%m-%d} was already checked with return {observation.value!r}; a date is fed once "
+                f"(drift of {self.subject!r}, step {observation.step}; got {current_return!r} now)"
+            )
         ev = s.drift_events
         rows = conn.execute(
             select(ev)
             .where(
                 ev.c.subject == self.subject,
                 ev.c.detector != "psi",
-                ev.c.date == key,
                 ev.c.step == observation.step,
-                ev.c.at >= life_start.scalar_subquery(),
+                ev.c.at == observation.at,  # written by the same check (see the module docstring)
             )
             .order_by(ev.c.id)
         ).all()
@@ -412,6 +461,14 @@ class DriftMonitor:
             step=int(observation.step),
             when=stamp,
         )
+
+    def stored_return(self, when: Any) -> float | None:
+        """The return recorded for the business date ``when`` in the current life, or None when none is."""
+        key = date_key(_business_date(when))
+        obs = s.drift_observations
+        with read(self.engine) as conn:
+            value = conn.execute(select(obs.c.value).where(obs.c.subject == self.subject, obs.c.date == key)).scalar()
+        return None if value is None else float(value)
 
     # -------------------------------------------------------------------------------------------- input drift
 
@@ -478,6 +535,14 @@ class DriftMonitor:
         return table
 
 
+def _same_return(given: Any, stored: float) -> bool:
+    """Whether ``given`` is the stored return, to 1e-12 relative (a float read back from the store may differ in
+    its last bits). Anything that is not a finite number differs."""
+    if isinstance(given, bool) or not isinstance(given, int | float | np.integer | np.floating):
+        return False
+    return math.isclose(float(given), stored, rel_tol=1e-12, abs_tol=0.0)
+
+
 def _run_exists(conn: Connection, run_id: int) -> bool:
     return conn.execute(select(s.runs.c.id).where(s.runs.c.id == run_id)).first() is not None
 
@@ -503,18 +568,35 @@ def _frame(rows: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame([dict(r) for r in rows], columns=list(columns))
 
 
-def drift_events(engine: Engine, subject: str | None = None, since: Any = None, limit: int = 500) -> pd.DataFrame:
+def _in_current_life() -> ColumnElement[bool]:
+    """An event (of ``drift_events``) was written by the same check as an observation of its subject's current
+    life: same subject, step and ``at`` (see the module docstring: no comparison of clock readings)."""
+    ev, obs = s.drift_events, s.drift_observations
+    return exists().where(and_(obs.c.subject == ev.c.subject, obs.c.step == ev.c.step, obs.c.at == ev.c.at))
+
+
+def drift_events(
+    engine: Engine, subject: str | None = None, since: Any = None, limit: int = 500, life: str | None = None
+) -> pd.DataFrame:
     """The newest drift events, newest first, at most ``limit``: of ``subject`` when given (a strategy, or a model
     for its ``psi`` events), of business date ``since`` or later when given (an event without a date counts
-    from the day it was recorded). Columns :data:`EVENT_COLUMNS`: ``id``, ``subject``, ``detector``,
-    ``feature`` (psi events), ``statistic``, ``threshold``, ``window``, ``step`` (None for psi), ``date``
-    (business date), ``direction``, ``severity``, ``p_value`` (KS), ``message``, ``at`` (when recorded, UTC)."""
+    from the day it was recorded), and with ``life`` given only a strategy's events (no ``psi``) of its current
+    life (``"current"``: recorded since its last :meth:`~DriftMonitor.start`) or of its earlier lives
+    (``"earlier"``: before a ``start(replace=True)``); see the module docstring for how an event's life is told.
+    Columns :data:`EVENT_COLUMNS`: ``id``, ``subject``, ``detector``, ``feature`` (psi events), ``statistic``,
+    ``threshold``, ``window``, ``step`` (None for psi), ``date`` (business date), ``direction``, ``severity``,
+    ``p_value`` (KS), ``message``, ``at`` (when recorded, UTC)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ConfigError(f"limit must be a positive integer (rows returned), got {limit!r}")
+    if life is not None and life not in LIVES:
+        raise ConfigError(f"life must be one of {', '.join(LIVES)} (or None for every event), got {life!r}")
     ev = s.drift_events
     stmt = select(*(ev.c[name] for name in EVENT_COLUMNS)).order_by(desc(ev.c.id)).limit(limit)
     if subject is not None:
         stmt = stmt.where(ev.c.subject == subject)
+    if life is not None:
+        in_life = _in_current_life()
+        stmt = stmt.where(ev.c.detector != "psi", in_life if life == "current" else ~in_life)
     if since is not None:
         start = _business_date(since, "since")
         stmt = stmt.where(
@@ -579,10 +661,11 @@ def feature_drift_history(engine: Engine, model: str) -> pd.DataFrame:
 def drift_subjects(engine: Engine) -> pd.DataFrame:
     """One row per started subject, by name: columns :data:`SUBJECT_COLUMNS` — ``subject``, ``steps`` (returns fed
     in this life), ``last_date`` (business date of the last return fed with a date), ``reference_run_id``,
-    ``created_at`` (this life's start, UTC), ``updated_at`` (UTC), ``events`` (detections in this life) and
-    ``events_all`` (all stored for the subject, earlier lives included)."""
+    ``created_at`` (this life's start, UTC), ``updated_at`` (UTC), ``events`` (detections in this life; see the
+    module docstring for how an event's life is told) and ``events_all`` (all stored for the subject, earlier
+    lives included)."""
     st, ev = s.drift_states, s.drift_events
-    in_life = case((ev.c.at >= st.c.created_at, 1), else_=0)
+    in_life = case((_in_current_life(), 1), else_=0)
     stmt = (
         select(
             st.c.subject,

@@ -4,6 +4,7 @@ and the query functions' columns. Also the detectors' ``statistics()`` that the 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import subprocess
@@ -238,9 +239,12 @@ def test_a_rerun_for_a_recorded_date_returns_the_stored_check_and_changes_nothin
     before = counts(engine)
     state = monitor.load().state()
 
-    assert monitor.check(-0.5, returns.index[fired.step - 1]) == fired  # a different return: not fed again
+    assert monitor.check(float(returns.iloc[fired.step - 1]), returns.index[fired.step - 1]) == fired
     assert monitor.check(float(returns.iloc[-1]), returns.index[-1]) == checks[-1]
-    assert monitor.check(0.0, returns.index[-1] + pd.Timedelta(hours=15)) == checks[-1]  # same business date
+    last = float(returns.iloc[-1])
+    assert monitor.check(last, returns.index[-1] + pd.Timedelta(hours=15)) == checks[-1]  # same business date
+    assert monitor.check(last * (1 + 1e-13), returns.index[-1]) == checks[-1]  # the same return, read back
+    assert monitor.stored_return(returns.index[-1]) == last and monitor.stored_return("2024-07-06") is None
     assert counts(engine) == before and monitor.load().state() == state
 
     with pytest.raises(ConfigError, match=r"already seen 2024-07-12.*feed each date once"):
@@ -248,6 +252,34 @@ def test_a_rerun_for_a_recorded_date_returns_the_stored_check_and_changes_nothin
     with pytest.raises(ConfigError, match="missing or infinite return"):
         monitor.check(math.nan, "2024-07-15")
     assert counts(engine) == before
+
+
+def test_a_recorded_date_with_another_return_is_refused(engine: Engine) -> None:
+    monitor = DriftMonitor(engine)
+    monitor.start(REFERENCE)
+    first = monitor.check(0.01, "2024-01-10")
+    before, state = counts(engine), monitor.load().state()
+    for other in (-0.5, 0.01 * (1 + 1e-9), 0, math.nan, "0.01"):
+        with pytest.raises(ConfigError, match=r"^2024-01-10 was already checked with return 0\.01; a date is fed once"):
+            monitor.check(other, "2024-01-10")  # type: ignore[arg-type]
+    assert counts(engine) == before and monitor.load().state() == state
+    assert monitor.check(0.01, pd.Timestamp("2024-01-10 16:00")) == first
+
+
+@pytest.mark.parametrize("when", [20240628, 20240628.0, True, np.int64(20240628), 1.7e18])
+def test_a_number_is_not_a_date(engine: Engine, when: object) -> None:
+    monitor = DriftMonitor(engine)
+    monitor.start(REFERENCE)
+    with pytest.raises(ConfigError, match=r"when must be a date: 'YYYY-MM-DD'.*datetime\.date or a pandas Timestamp"):
+        monitor.check(0.01, when)
+    with pytest.raises(ConfigError, match=r"since must be a date: 'YYYY-MM-DD'.*got the number"):
+        drift_events(engine, since=when)
+    with pytest.raises(ConfigError, match="when must be a date"):
+        monitor.record_feature_drift("regime", pd.DataFrame({"x": [1.0, 2.0]}), pd.DataFrame({"x": [1.0]}), when)
+    assert counts(engine)["drift_observations"] == 0
+    for good in ("2024-06-28", dt.date(2024, 6, 28), pd.Timestamp("2024-06-28 15:00", tz="America/New_York")):
+        monitor.check(0.0, good)  # each is the same business date: fed once
+    assert list(drift_observations(engine, "strategy")["date"]) == [pd.Timestamp("2024-06-28")]
 
 
 def test_checks_without_a_date_are_new_steps(engine: Engine) -> None:
@@ -291,9 +323,47 @@ def test_start_twice_is_refused_and_replace_starts_a_new_life(engine: Engine) ->
     second_life = feed(monitor, returns)  # a replay gives the same steps and dates …
     assert second_life == first_life
     fired = next(c for c in second_life if c.drift_detected)
-    assert monitor.check(0.0, fired.when) == fired  # … and a re-run reads back only this life's events
+    assert monitor.check(float(returns[fired.when]), fired.when) == fired  # … a re-run reads back only this life's
     subjects = drift_subjects(engine).set_index("subject")
     assert subjects.loc["alpha", "events"] == n_events and subjects.loc["alpha", "events_all"] == 2 * n_events
+    current, earlier = drift_events(engine, "alpha", life="current"), drift_events(engine, "alpha", life="earlier")
+    assert len(current) == len(earlier) == n_events and set(current["id"]).isdisjoint(earlier["id"])
+    assert current["id"].min() > earlier["id"].max()
+
+
+def test_the_life_of_an_event_does_not_depend_on_the_clock(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events are told apart by the check that wrote them, not by comparing clock readings: a clock that steps
+    back after a start (NTP) or processes on hosts whose clocks disagree file no event in the wrong life."""
+    when = {"at": dt.datetime(2024, 7, 1, tzinfo=dt.UTC)}
+    monkeypatch.setattr("ravenshire.execution.drift_store._now", lambda: when["at"])
+    monitor = DriftMonitor(engine, "alpha")
+    shock = pd.Series([-0.1, -0.1], index=pd.bdate_range("2024-01-01", periods=2))
+
+    when["at"] = dt.datetime(2024, 7, 1, 12, tzinfo=dt.UTC)  # first life: a host whose clock is 6 hours ahead
+    monitor.start(REFERENCE)
+    first = feed(monitor, shock)
+    n_first = sum(len(c.events) for c in first)
+
+    when["at"] = dt.datetime(2024, 7, 1, 9, tzinfo=dt.UTC)  # replaced from another host, "earlier" by its clock
+    monitor.start(REFERENCE, replace=True, cusum_h=8.0)
+    when["at"] = dt.datetime(2024, 7, 1, 8, 59, tzinfo=dt.UTC)  # then the clock steps back a minute
+    (second,) = feed(monitor, shock.iloc[:1])
+    n_second = len(second.events)
+    assert 0 < n_second < n_first and {e.threshold for e in second.events if e.detector == "cusum"} == {8.0}
+
+    current, earlier = drift_events(engine, "alpha", life="current"), drift_events(engine, "alpha", life="earlier")
+    assert (len(current), len(earlier)) == (n_second, n_first) and current["id"].min() > earlier["id"].max()
+    row = drift_subjects(engine).set_index("subject").loc["alpha"]
+    assert (row["events"], row["events_all"]) == (n_second, n_first + n_second)
+    assert monitor.check(-0.1, "2024-01-01") == second  # a re-run reads back this life's events only
+
+    psi = pd.DataFrame({"x": REFERENCE}), pd.DataFrame({"x": REFERENCE + 1})
+    monitor.record_feature_drift("alpha", *psi, "2024-01-02")
+    assert len(drift_events(engine, "alpha")) == n_first + n_second + 1  # a psi event has no life …
+    assert len(drift_events(engine, "alpha", life="current")) == n_second  # … and is in neither
+    assert len(drift_events(engine, "alpha", life="earlier")) == n_first
+    with pytest.raises(ConfigError, match="life must be one of current, earlier"):
+        drift_events(engine, "alpha", life="all")
 
 
 def test_bad_start_options_are_refused(engine: Engine) -> None:

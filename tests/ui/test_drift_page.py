@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
+import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
@@ -38,7 +41,9 @@ def _run(at: AppTest | None = None) -> AppTest:
 def test_no_monitor_says_how_to_start_one(app_env) -> None:
     at = _run()
     assert at.title[0].value == "Drift"
-    assert any("No drift monitor is started" in i.value and "start_drift_monitor" in i.value for i in at.info)
+    (hint,) = [i.value for i in at.info if "No drift monitor is started" in i.value]
+    assert "start_drift_monitor" in hint and "`python -m ravenshire drift start --run ID`" in hint
+    assert "once that command exists" not in hint  # it exists
     assert any("No input drift shift recorded" in i.value for i in at.info)
     assert not at.error
 
@@ -77,3 +82,37 @@ def test_input_drift_per_feature(app_env) -> None:
     psi = at.dataframe[-1].value
     assert set(psi["feature"]) == {"vix", "momentum"}
     assert psi.set_index("feature").loc["vix", "verdict"] == "shift"
+
+
+def test_earlier_lives_are_shown_apart_from_the_current_one(app_env) -> None:
+    em = ExecutionManager(load_config())
+    reference = pd.Series(
+        np.random.default_rng(5).normal(0.0005, 0.01, 504), index=pd.bdate_range("2020-01-01", periods=504)
+    )
+    em.start_drift_monitor(backtest_returns=reference)
+    days = pd.bdate_range("2024-01-01", periods=3)
+    old = [em.check_for_drift(current_return=-0.1, when=d) for d in days]  # a crash: detected
+    fired = [e for c in old for e in c.events]
+    assert fired
+    em.start_drift_monitor(backtest_returns=reference, replace=True)  # a new life: nothing detected since
+    for d in days:
+        assert not em.check_for_drift(current_return=0.0005, when=d).drift_detected
+
+    at = _run()
+    assert any("No drift detected for 'strategy' since its last start" in s.value for s in at.success)
+    (expander,) = [e for e in at.expander if e.label.startswith("Earlier lives")]
+    assert expander.label == f"Earlier lives: {len(fired)} event(s)"
+    earlier = expander.dataframe[0].value
+    assert len(earlier) == len(fired) and set(earlier["message"]) == {e.message for e in fired}
+    assert len(at.dataframe) == 2  # the strategies and the earlier lives' events: no table of this life's events
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 3
+    for chart in charts:  # no red points of the earlier life: each chart is its line and its threshold
+        assert len(json.loads(chart.proto.spec)["layer"]) == 2
+
+    em.check_for_drift(current_return=-0.1, when=pd.Timestamp("2024-01-04"))  # this life detects too
+    st.cache_data.clear()  # the page's reads live [UI] cache_ttl seconds
+    at = _run()
+    current = at.dataframe[1].value
+    assert len(current) >= 1 and (current["date"] == pd.Timestamp("2024-01-04")).all()
+    assert len(next(e for e in at.expander if e.label.startswith("Earlier lives")).dataframe[0].value) == len(fired)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import streamlit as st
+from sqlalchemy.exc import OperationalError
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
@@ -129,6 +131,77 @@ def test_the_order_form_sends_one_paper_order_however_often_it_runs(app_env, pri
     at = _order(at, "AAA", 7)
     assert len(_manager().orders()) == 1
     assert any(f"Order #{orders['id'].iloc[0]}" in s.value for s in at.success)
+
+
+def _dropped() -> OperationalError:
+    return OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+
+def test_a_send_that_fails_keeps_the_order_id_so_a_retry_is_one_order(app_env, prices, monkeypatch) -> None:
+    send = ExecutionManager.execute_trade
+    calls: list[str] = []
+
+    def dropped_once(self: ExecutionManager, *args: object, **kwargs: object):
+        calls.append(str(kwargs["client_order_id"]))
+        if len(calls) == 1:  # the connection drops before anything is stored
+            raise _dropped()
+        return send(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ExecutionManager, "execute_trade", dropped_once)
+    at = _run()
+    cid = at.session_state[CID_KEY]
+    at = _order(at, "AAA", 7)
+    assert any("Not sent" in e.value and "server closed the connection" in e.value and cid in e.value
+               for e in at.error), [e.value for e in at.error]  # fmt: skip
+    assert at.session_state[CID_KEY] == cid and _manager().orders().empty  # unknown outcome: the id is kept
+
+    at = _order(at, "AAA", 7)  # the retry
+    assert calls == [cid, cid]
+    orders = _manager().orders()
+    assert len(orders) == 1 and orders["client_order_id"].iloc[0] == cid
+    assert any("Last order" in s.value and "filled 7 at" in s.value for s in at.success)
+    assert at.session_state[CID_KEY] != cid  # a confirmed outcome: the next order is a new one
+
+
+def test_a_send_stored_before_the_connection_dropped_is_found_and_the_id_renewed(app_env, prices, monkeypatch) -> None:
+    send = ExecutionManager.execute_trade
+
+    def stored_then_dropped(self: ExecutionManager, *args: object, **kwargs: object):
+        send(self, *args, **kwargs)  # type: ignore[arg-type]
+        raise _dropped()
+
+    monkeypatch.setattr(ExecutionManager, "execute_trade", stored_then_dropped)
+    at = _run()
+    cid = at.session_state[CID_KEY]
+    at = _order(at, "AAA", 7)
+    (order_id,) = _manager().orders()["id"]
+    assert any(f"Order id `{cid}` is stored already" in w.value and f"Order #{order_id}" in w.value
+               and "filled 7 at" in w.value for w in at.warning), [w.value for w in at.warning]  # fmt: skip
+    assert at.session_state[CID_KEY] != cid  # the outcome is known: the next order is a new one
+
+
+def test_the_headline_and_positions_read_no_fill_and_the_table_shows_the_newest(app_env, prices, monkeypatch) -> None:
+    em = _manager()
+    em.execute_trade("AAA", "BUY", 10)
+    em.execute_trade("AAA", "SELL", 4)
+    real = em.fills()
+
+    def unreadable(self: ExecutionManager, *args: object, **kwargs: object) -> pd.DataFrame:
+        raise _dropped()
+
+    monkeypatch.setattr(ExecutionManager, "fills", unreadable)
+    at = _run()  # only the fills table needs the fills
+    assert _metric(at, "Trades") == "2" and _metric(at, "Positions") == "1"
+    assert any("avg_cost" in d.value.columns for d in at.dataframe)
+    assert [e.value for e in at.error if "server closed the connection" in e.value] != []  # the table's read
+
+    many = pd.concat([real] * 300, ignore_index=True).assign(fill_id=range(1, 601))  # 600 fills, oldest first
+    monkeypatch.setattr(ExecutionManager, "fills", lambda self, *args, **kwargs: many)
+    st.cache_data.clear()
+    at = _run()
+    shown = next(d.value for d in at.dataframe if "fill_id" in d.value.columns)
+    assert len(shown) == 500 and list(shown["fill_id"].iloc[[0, -1]]) == [600, 101]  # the newest, newest first
+    assert any("The newest 500 of 600 fills" in c.value for c in at.caption)
 
 
 def test_a_bad_quantity_is_refused_beside_the_field_and_nothing_is_stored(app_env) -> None:
