@@ -656,6 +656,36 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_cycle(args: argparse.Namespace) -> int:
+    from ravenshire.agents import AgentCoordinator
+
+    result = AgentCoordinator().run_cycle(args.date)
+    _print(result.to_dict(), args.json)
+    if not args.json:
+        demo = "  [DEMO DATA]" if result.is_demo else ""
+        again = " (done before: the stored decision; nothing was sent again)" if result.reused else ""
+        confidence = "?" if result.confidence is None else f"{result.confidence:.0%}"
+        print(
+            f"{result.cycle_id}: {result.recommendation} at confidence {confidence}, regime {result.regime}{again}"
+            f"{demo}"
+        )
+        for veto in result.vetoes:
+            where = "book" if veto.get("scope") == "book" else veto.get("symbol")
+            print(f"  veto ({where}, {veto.get('reason')}): {veto.get('detail')}")
+        for order in result.orders:
+            outcome = order.get("status", "planned")
+            fill = (
+                f" {_qty(order['filled_quantity'])} @ {order['avg_fill_price']:.2f}"
+                if order.get("avg_fill_price")
+                else ""
+            )
+            reason = f": {order['reason']}" if order.get("reason") else ""
+            print(f"  order {order['side']} {_qty(order['quantity'])} {order['symbol']}: {outcome}{fill}{reason}")
+        if not result.orders:
+            print("  no order")
+    return 0
+
+
 def _operator(by: str | None) -> str:
     if by is not None:
         return by
@@ -857,6 +887,16 @@ def _add_execution_commands(sub: Any) -> None:
     p = sub.add_parser("process-orders", help="advance working orders against newer bars")
     json_flag(p)
     p.set_defaults(func=_cmd_process_orders)
+    p = sub.add_parser(
+        "cycle",
+        help="run the five agents' decision cycle for a date",
+        description="Run the agent cycle (Oracle, Analyst, Strategist, Sentinel, Sovereign) for a business date on "
+        "the stored data, send the approved orders to the paper account and print the decision and the vetoes. A date "
+        "already done returns its stored decision and sends nothing again.",
+    )
+    p.add_argument("--date", help="business date YYYY-MM-DD (default: the newest stored session)")
+    json_flag(p)
+    p.set_defaults(func=_cmd_cycle)
     p = sub.add_parser(
         "reconcile",
         help="check the ledger against its fills",

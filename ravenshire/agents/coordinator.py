@@ -51,6 +51,8 @@ __all__ = ["STALE_AFTER", "AgentCoordinator", "CycleResult", "cycle_messages"]
 #: A ``running`` cycle older than this is taken to be left by a dead process and is run again.
 STALE_AFTER = dt.timedelta(minutes=30)
 KIND = "agent"
+#: The stored regime model's name in the ``models`` table.
+REGIME_MODEL = "regime"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -318,7 +320,7 @@ class AgentCoordinator:
             "data_version": version,
             "is_demo": is_demo,
         }
-        regime = self._regime(prices)
+        regime, fitted = self._regime(prices, date, version)
         oracle = run("oracle", "analyst", {"prices": prices, "regime": regime}, {**frame, "regime_model": regime})
         analyst = run("analyst", "strategist", {"prices": prices}, frame)
         account = execution.account()
@@ -376,6 +378,10 @@ class AgentCoordinator:
             self._write_status(conn, cycle_id, status, now)
             self._write_regime(conn, cycle_id, date, regime, is_demo)
             self._write_clusters(conn, cycle_id, analyst.payload.get("clusters"))
+            if fitted is not None:
+                conn.execute(
+                    upsert_statement(conn, s.models, ["name"], [*fitted, "fitted_at"]), {**fitted, "fitted_at": now}
+                )
             conn.execute(
                 update(s.cycles).where(s.cycles.c.id == cycle_id),
                 {
@@ -387,16 +393,40 @@ class AgentCoordinator:
                 },
             )
 
-    def _regime(self, prices: pd.DataFrame) -> dict[str, Any]:
+    def _regime(self, prices: pd.DataFrame, date: pd.Timestamp, version: str) -> tuple[dict[str, Any], dict | None]:
+        """The regime reading of ``date``: the stored model when it was fitted within ``[AGENTS]
+        regime_refit_days`` sessions before ``date``, else a model fitted now on the cycle's history (returned to
+        be stored with the decision). The reading is the model's causal (filtered) label of the last day."""
+        from ravenshire.data.calendar import sessions
         from ravenshire.ml import RegimeDetector
 
-        result = RegimeDetector(random_state=7).fit_predict(prices)
-        last = result.probabilities.iloc[-1]
-        return {
-            "regime": str(result.labels.iloc[-1]),
-            "probabilities": {str(k): float(v) for k, v in last.items()},
+        m = s.models
+        with read(self.engine) as conn:
+            row = conn.execute(select(m).where(m.c.name == REGIME_MODEL)).mappings().first()
+        detector, fitted = None, None
+        if row is not None and row["train_end"] is not None:
+            trained = pd.Timestamp(str(row["train_end"]))
+            age = len(sessions(trained, date, self.config.data.exchange)) - 1
+            if 0 <= age < self.config.agents.regime_refit_days:
+                detector = RegimeDetector.from_dict(json.loads(row["state"]))
+        if detector is None:
+            detector = RegimeDetector(random_state=7).fit(prices)
+            fitted = {
+                "name": REGIME_MODEL,
+                "kind": "regime_detector",
+                "state": json.dumps(to_jsonable(detector.to_dict())),
+                "train_start": date_key(prices.index[0]),
+                "train_end": date_key(prices.index[-1]),
+                "data_version": version,
+            }
+        latest = detector.predict(prices).latest
+        reading = {
+            "regime": latest["regime"],
+            "probabilities": latest["probabilities"],
             "model": "gmm",
+            "trained_to": str(fitted["train_end"] if fitted else row["train_end"]),  # type: ignore[index]
         }
+        return reading, fitted
 
     @staticmethod
     def _groups(analyst: Decision) -> dict[str, str] | None:
@@ -473,15 +503,18 @@ class AgentCoordinator:
         features = clusters.get("features") or {}
         rows = []
         for sym, label in labels.items():
-            xyz = embedding.get(sym) or {}
+            xyz = embedding.get(sym)
+            if isinstance(xyz, Mapping):
+                xyz = [xyz.get("x", 0.0), xyz.get("y", 0.0), xyz.get("z", 0.0)]
+            x, y, z = (float(v) for v in [*list(xyz or []), 0.0, 0.0, 0.0][:3])
             rows.append(
                 {
                     "cycle_id": cycle_id,
                     "symbol": sym,
                     "cluster": int(label),
-                    "x": float(xyz.get("x", 0.0)),
-                    "y": float(xyz.get("y", 0.0)),
-                    "z": float(xyz.get("z", 0.0)),
+                    "x": x,
+                    "y": y,
+                    "z": z,
                     "features": json.dumps(to_jsonable(features.get(sym, {}))),
                 }
             )

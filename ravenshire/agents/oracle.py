@@ -65,9 +65,9 @@ class OracleAgent(BaseAgent):
                 raise ConfigError("the Oracle needs prices or a regime reading")
             from ravenshire.ml import RegimeDetector
 
-            result = RegimeDetector(random_state=int(self.config["random_state"])).fit_predict(prices)
-            probabilities = result.probabilities.iloc[-1]
-            return str(result.labels.iloc[-1]), {str(k): float(v) for k, v in probabilities.items()}
+            latest = RegimeDetector(random_state=int(self.config["random_state"])).fit_predict(prices).latest
+            return str(latest["regime"]), {str(k): float(v) for k, v in latest["probabilities"].items()}
+        probabilities: dict[str, float]
         if isinstance(given, str):
             name, probabilities = given, {given: 1.0}
         elif isinstance(given, Mapping):

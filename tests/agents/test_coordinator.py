@@ -1,0 +1,143 @@
+"""A full agent cycle on synthetic data, end to end: data from the store → five agents → messages on the bus →
+orders filled; a re-run of the same date is idempotent; a crash after the decision resends only the stored
+orders; a failing agent is recorded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import func, select, update
+
+from ravenshire.agents import AGENTS, AgentCoordinator, cycle_messages
+from ravenshire.config import Config
+from ravenshire.data import DataManager
+from ravenshire.errors import ConfigError, OperationalError
+from ravenshire.execution import ExecutionManager
+from ravenshire.store import init_db, read, write
+from ravenshire.store import schema as s
+from tests.conftest import NOW
+
+UNIVERSE = "S01, S02, S03, S04, S05, S06, S07, S08, S09, S10, S11, S12, VIX"
+DATE = "2024-06-28"
+
+
+@pytest.fixture
+def cycle_config(make_config: Callable[..., Config]) -> Config:
+    config = make_config(
+        f"[DATA]\nsource = synthetic\nuniverse = {UNIVERSE}\nhistory_start = 2021-06-01\nsynthetic_seed = 5\n"
+        "[RISK]\nmax_position_weight = 0.3\nvar_limit = 0.05\n"
+        "[AGENTS]\nmin_confidence = 0.5\ndecision_threshold = 0.3\nlookback_days = 504\n"
+    )
+    DataManager(config, engine=init_db(config.store_url), now=NOW).get_market_data()
+    return config
+
+
+def count(engine, table) -> int:
+    with read(engine) as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_a_full_cycle_end_to_end_and_a_rerun_is_idempotent(cycle_config: Config) -> None:
+    coordinator = AgentCoordinator(cycle_config)
+    result = coordinator.run_cycle(DATE)
+    assert result.status == "completed" and not result.reused and result.is_demo
+    assert result.cycle_id == f"agent-{DATE}" and result.data_version
+    messages = cycle_messages(coordinator.engine, result.cycle_id)
+    decisions = messages[messages["type"] == "decision"]
+    assert decisions["sender"].tolist() == list(AGENTS)
+    assert messages["seq"].tolist() == list(range(1, len(messages) + 1))
+    assert messages.iloc[-1]["type"] == "orders" and messages.iloc[-1]["receiver"] == "execution"
+    final = decisions.iloc[-1]["payload"]
+    assert final["recommendation"] == result.recommendation
+    with read(coordinator.engine) as conn:
+        status = {r.agent: r.outcome for r in conn.execute(select(s.agent_status))}
+        regime = conn.execute(select(s.regime_readings.c.regime)).scalar_one()
+    assert set(status) == set(AGENTS) and "error" not in status.values()
+    assert regime == result.regime
+    execution = ExecutionManager(cycle_config)
+    orders = execution.orders()
+    if result.recommendation == "execute":
+        assert len(result.orders) > 0 and len(orders) == len(result.orders)
+        assert set(orders["client_order_id"]) == {o["client_order_id"] for o in result.orders}
+        assert (orders["cycle_id"] == result.cycle_id).all() and (orders["origin"] == "agent").all()
+    before = [count(coordinator.engine, t) for t in (s.orders, s.fills, s.agent_messages, s.cycles)]
+    again = coordinator.run_cycle(DATE)
+    assert again.reused and again.recommendation == result.recommendation and again.orders == result.orders
+    assert [count(coordinator.engine, t) for t in (s.orders, s.fills, s.agent_messages, s.cycles)] == before
+    assert execution.reconcile().ok
+
+
+def test_a_crash_after_the_decision_sends_the_stored_orders_once(cycle_config: Config) -> None:
+    coordinator = AgentCoordinator(cycle_config)
+    first = coordinator.run_cycle(DATE)
+    if not first.orders:
+        pytest.skip("this data made the Sovereign hold: nothing to resend")
+    engine = coordinator.engine
+    # As if the process died after sending part of the basket: the cycle is back at "decided".
+    with write(engine) as conn:
+        conn.execute(update(s.cycles).values(status="decided"))
+    n_orders = count(engine, s.orders)
+    resent = coordinator.run_cycle(DATE)
+    assert resent.status == "completed" and not resent.reused
+    assert count(engine, s.orders) == n_orders  # the client order ids made the resend a no-op
+    assert [o["order_id"] for o in resent.orders] == [o["order_id"] for o in first.orders]
+
+
+def test_a_failing_agent_is_recorded_and_the_cycle_can_be_run_again(
+    cycle_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ravenshire.agents.strategist import StrategistAgent
+
+    def broken(self, inputs):
+        raise RuntimeError("division by zero in the optimizer")
+
+    monkeypatch.setattr(StrategistAgent, "_decide", broken)
+    coordinator = AgentCoordinator(cycle_config)
+    with pytest.raises(OperationalError, match="RuntimeError: division by zero"):
+        coordinator.run_cycle(DATE)
+    with read(coordinator.engine) as conn:
+        cycle = conn.execute(select(s.cycles)).mappings().one()
+        status = {r.agent: (r.outcome, r.error) for r in conn.execute(select(s.agent_status))}
+    assert cycle["status"] == "failed" and "division by zero" in cycle["error"]
+    assert status["strategist"][0] == "error" and status["oracle"][0] in ("ok", "hold")
+    assert count(coordinator.engine, s.orders) == 0
+    monkeypatch.undo()
+    again = coordinator.run_cycle(DATE)
+    assert again.status == "completed"
+    with read(coordinator.engine) as conn:
+        assert conn.execute(select(s.cycles.c.attempts)).scalar_one() == 2
+        payloads = [json.loads(p) for p in conn.execute(select(s.agent_messages.c.payload)).scalars()]
+    assert not any("division by zero" in json.dumps(p) for p in payloads)  # the failed attempt's messages are gone
+
+
+def test_bad_dates_are_refused(cycle_config: Config) -> None:
+    coordinator = AgentCoordinator(cycle_config)
+    with pytest.raises(ConfigError, match="not a trading session"):
+        coordinator.run_cycle("2024-06-29")
+    with pytest.raises(ConfigError, match="no stored bars for 2024-07-01"):
+        coordinator.run_cycle("2024-07-01")
+    with pytest.raises(ConfigError, match="got the number"):
+        coordinator.run_cycle(20240628)
+
+
+def test_the_cycle_command(cycle_config: Config) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT
+
+    env = {"RAVENSHIRE_CONFIG": str(cycle_config.source), "RAVENSHIRE_STORE_URL": cycle_config.store_url,
+           "PATH": "/usr/bin:/bin"}  # fmt: skip
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "ravenshire", *a], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300
+    )
+    done = run("cycle", "--date", DATE)
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.startswith(f"agent-{DATE}: ") and "regime" in first and "[DEMO DATA]" in first
+    again = run("cycle", "--date", DATE)
+    assert "done before: the stored decision; nothing was sent again" in again.stdout
+    bad = run("cycle", "--date", "2024-06-29")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "not a trading session" in bad.stderr
