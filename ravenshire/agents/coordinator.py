@@ -395,8 +395,9 @@ class AgentCoordinator:
 
     def _regime(self, prices: pd.DataFrame, date: pd.Timestamp, version: str) -> tuple[dict[str, Any], dict | None]:
         """The regime reading of ``date``: the stored model when it was fitted within ``[AGENTS]
-        regime_refit_days`` sessions before ``date``, else a model fitted now on the cycle's history (returned to
-        be stored with the decision). The reading is the model's causal (filtered) label of the last day."""
+        regime_refit_days`` sessions before ``date``, else a model fitted now on the whole stored history up to
+        ``date`` (returned, to be stored with the decision). The reading is the model's causal (filtered) label of
+        the last day of the cycle's window."""
         from ravenshire.data.calendar import sessions
         from ravenshire.ml import RegimeDetector
 
@@ -410,13 +411,21 @@ class AgentCoordinator:
             if 0 <= age < self.config.agents.regime_refit_days:
                 detector = RegimeDetector.from_dict(json.loads(row["state"]))
         if detector is None:
-            detector = RegimeDetector(random_state=7).fit(prices)
+            # Trained on the whole stored history up to the date (``[DATA] history_start`` on): a model that has
+            # only seen calm years never names a bear or a crisis. The reading itself uses the cycle's window.
+            from ravenshire.data import DataManager
+
+            history = DataManager(self.config, engine=self.engine).get_market_data(
+                start_date=self.config.data.history_start, end_date=date, fetch=False
+            )
+            training = pd.DataFrame(history["adj_close"])
+            detector = RegimeDetector(random_state=7).fit(training)
             fitted = {
                 "name": REGIME_MODEL,
                 "kind": "regime_detector",
                 "state": json.dumps(to_jsonable(detector.to_dict())),
-                "train_start": date_key(prices.index[0]),
-                "train_end": date_key(prices.index[-1]),
+                "train_start": date_key(training.index[0]),
+                "train_end": date_key(training.index[-1]),
                 "data_version": version,
             }
         latest = detector.predict(prices).latest

@@ -141,3 +141,17 @@ def test_the_cycle_command(cycle_config: Config) -> None:
     assert "done before: the stored decision; nothing was sent again" in again.stdout
     bad = run("cycle", "--date", "2024-06-29")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "not a trading session" in bad.stderr
+
+
+def test_the_regime_model_is_stored_and_reused_until_its_refit(cycle_config: Config) -> None:
+    coordinator = AgentCoordinator(cycle_config)
+    coordinator.run_cycle("2024-06-27")
+    with read(coordinator.engine) as conn:
+        first = conn.execute(select(s.models)).mappings().one()
+    assert first["train_end"] == 20240627 and first["train_start"] == 20210601  # the whole stored history
+    coordinator.run_cycle(DATE)  # one session later: the stored model is used, not refitted
+    with read(coordinator.engine) as conn:
+        again = conn.execute(select(s.models)).mappings().one()
+        readings = conn.execute(select(s.regime_readings.c.date)).scalars().all()
+    assert again["train_end"] == 20240627 and again["state"] == first["state"]
+    assert sorted(readings) == [20240627, 20240628]
