@@ -25,6 +25,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -177,17 +178,17 @@ class AgentCoordinator:
         date = self._business_date(business_date, execution)
         cycle_id = f"{KIND}-{date.date().isoformat()}"
         started = time.perf_counter()
-        row = self._claim(cycle_id, date)
+        row, attempt = self._claim(cycle_id, date)
         if row is not None and row["status"] == "completed":
             return self._result(row, reused=True)
-        if row is None or row["status"] != "decided":
+        if row is None:
             try:
-                self._decide(cycle_id, date, execution)
+                self._decide(cycle_id, date, execution, attempt)
             except RavenshireError as exc:
-                self._fail(cycle_id, exc)
+                self._fail(cycle_id, exc, attempt)
                 raise
             except Exception as exc:  # an agent's bug: recorded, then raised as an operational failure
-                self._fail(cycle_id, exc)
+                self._fail(cycle_id, exc, attempt)
                 raise OperationalError(f"agent cycle {cycle_id} failed: {type(exc).__name__}: {exc}") from exc
         return self._send(cycle_id, execution, started)
 
@@ -207,15 +208,16 @@ class AgentCoordinator:
             raise ConfigError(f"the date must be YYYY-MM-DD, got {value!r}")
         return (stamp.tz_localize(None) if stamp.tzinfo is not None else stamp).normalize()
 
-    def _claim(self, cycle_id: str, date: pd.Timestamp) -> dict[str, Any] | None:
-        """The cycle's row after claiming it: None for a fresh claim; the stored row when it is completed or
-        decided (the caller finishes it)."""
+    def _claim(self, cycle_id: str, date: pd.Timestamp) -> tuple[dict[str, Any] | None, int]:
+        """Claim the cycle: (None, attempt) for a fresh claim — ``attempt`` fences every later write of this run
+        (a process that lost its claim to a takeover writes nothing) — or (the stored row, its attempt) when it is
+        completed or decided (the caller finishes it)."""
         now = self._now()
         c = s.cycles
         with write(self.engine) as conn:
             row = conn.execute(select(c).where(c.c.id == cycle_id)).mappings().first()
             if row is not None and row["status"] in ("completed", "decided"):
-                return dict(row)
+                return dict(row), int(row["attempts"])
             if row is not None and row["status"] == "running":
                 started = _aware(row["started_at"])
                 if started is not None and now - started < STALE_AFTER:
@@ -248,19 +250,22 @@ class AgentCoordinator:
                     },
                 )
             conn.execute(delete(s.agent_messages).where(s.agent_messages.c.cycle_id == cycle_id))
-        return None
+        return None, 1 if row is None else int(row["attempts"]) + 1
 
-    def _fail(self, cycle_id: str, exc: BaseException) -> None:
+    def _fail(self, cycle_id: str, exc: BaseException, attempt: int) -> None:
+        """Record a failure of this run (only while it still owns the claim)."""
+        c = s.cycles
         with write(self.engine) as conn:
             conn.execute(
-                update(s.cycles).where(s.cycles.c.id == cycle_id),
+                update(c).where(c.c.id == cycle_id, c.c.status == "running", c.c.attempts == attempt),
                 {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "finished_at": self._now()},
             )
 
     # ------------------------------------------------------------------ deciding
-    def _market(self, date: pd.Timestamp) -> tuple[pd.DataFrame, pd.Series, str, bool]:
-        """Adjusted closes (for signals and risk) and the raw closes of the date (for orders) over the lookback,
-        snapshotted as a data version."""
+    def _market(self, date: pd.Timestamp, held: Mapping[str, float]) -> tuple[pd.DataFrame, pd.Series, str, bool]:
+        """Adjusted closes of the universe (for signals and risk) and the raw closes of the date of the universe and
+        of whatever is held outside it (for orders: such a holding is sold), over the lookback, snapshotted as a
+        data version."""
         from ravenshire.data import DataManager
         from ravenshire.data.calendar import sessions
 
@@ -269,19 +274,28 @@ class AgentCoordinator:
         if len(days) == 0 or days[-1] != date:
             raise ConfigError(f"{date.date()} is not a trading session of {self.config.data.exchange}")
         start = days[-lookback] if len(days) >= lookback else days[0]
+        universe = list(self.config.data.universe)
+        symbols = universe + sorted(set(held) - set(universe))
         data = DataManager(self.config, engine=self.engine).get_market_data(
-            start_date=start, end_date=date, fetch=False, create_version=True, label=f"agent cycle {date.date()}"
+            symbols,
+            start_date=start,
+            end_date=date,
+            fetch=False,
+            create_version=True,
+            label=f"agent cycle {date.date()}",
         )
         if data.index[-1] != date:
             raise ConfigError(
                 f"no stored bars for {date.date()} (the newest is {data.index[-1].date()}): run the data cycle first"
             )
-        prices = pd.DataFrame(data["adj_close"])
+        prices = pd.DataFrame(data["adj_close"])[universe]
         closes = pd.DataFrame(data["close"]).iloc[-1]
         return prices, closes, str(data.attrs.get("data_version")), bool(data.attrs.get("is_demo"))
 
-    def _decide(self, cycle_id: str, date: pd.Timestamp, execution: Any) -> None:
-        prices, closes, version, is_demo = self._market(date)
+    def _decide(self, cycle_id: str, date: pd.Timestamp, execution: Any, attempt: int) -> None:
+        positions = execution.positions()
+        held = {str(k): float(v) for k, v in positions["quantity"].items()} if len(positions) else {}
+        prices, closes, version, is_demo = self._market(date, held)
         agents = self.agents()
         messages: list[dict[str, Any]] = []
         status: dict[str, dict[str, Any]] = {}
@@ -301,7 +315,7 @@ class AgentCoordinator:
                     "error": f"{type(exc).__name__}: {exc}",
                 }
                 message(name, "coordinator", "error", {"error": f"{type(exc).__name__}: {exc}"})
-                self._record_partial(cycle_id, messages, status)
+                self._record_partial(cycle_id, messages, status, attempt)
                 raise
             status[name] = {
                 "outcome": _outcome(decision),
@@ -324,8 +338,6 @@ class AgentCoordinator:
         oracle = run("oracle", "analyst", {"prices": prices, "regime": regime}, {**frame, "regime_model": regime})
         analyst = run("analyst", "strategist", {"prices": prices}, frame)
         account = execution.account()
-        positions = execution.positions()
-        held = {str(k): float(v) for k, v in positions["quantity"].items()} if len(positions) else {}
         strategist = run(
             "strategist",
             "sentinel",
@@ -373,7 +385,23 @@ class AgentCoordinator:
             "reasoning": list(sovereign.reasoning),
         }
         now = self._now()
+        c = s.cycles
         with write(self.engine) as conn:
+            owned = conn.execute(
+                update(c).where(c.c.id == cycle_id, c.c.status == "running", c.c.attempts == attempt),
+                {
+                    "status": "decided",
+                    "data_version": version,
+                    "config_hash": _config_hash(self.config),
+                    "is_demo": is_demo,
+                    "summary": json.dumps(to_jsonable(summary)),
+                },
+            ).rowcount
+            if owned != 1:
+                raise OperationalError(
+                    f"agent cycle {cycle_id}: this run (attempt {attempt}) lost its claim to another process; "
+                    "nothing of it was stored"
+                )
             self._write_messages(conn, cycle_id, messages, now)
             self._write_status(conn, cycle_id, status, now)
             self._write_regime(conn, cycle_id, date, regime, is_demo)
@@ -382,16 +410,6 @@ class AgentCoordinator:
                 conn.execute(
                     upsert_statement(conn, s.models, ["name"], [*fitted, "fitted_at"]), {**fitted, "fitted_at": now}
                 )
-            conn.execute(
-                update(s.cycles).where(s.cycles.c.id == cycle_id),
-                {
-                    "status": "decided",
-                    "data_version": version,
-                    "config_hash": _config_hash(self.config),
-                    "is_demo": is_demo,
-                    "summary": json.dumps(to_jsonable(summary)),
-                },
-            )
 
     def _regime(self, prices: pd.DataFrame, date: pd.Timestamp, version: str) -> tuple[dict[str, Any], dict | None]:
         """The regime reading of ``date``: the stored model when it was fitted within ``[AGENTS]
@@ -444,9 +462,18 @@ class AgentCoordinator:
         return {str(k): f"cluster {v}" for k, v in labels.items()} if isinstance(labels, Mapping) else None
 
     # ------------------------------------------------------------------ writing
-    def _record_partial(self, cycle_id: str, messages: list[dict[str, Any]], status: Mapping[str, Any]) -> None:
+    def _record_partial(
+        self, cycle_id: str, messages: list[dict[str, Any]], status: Mapping[str, Any], attempt: int
+    ) -> None:
+        """The messages and statuses up to a failure, while this run still owns the claim."""
         now = self._now()
+        c = s.cycles
         with write(self.engine) as conn:
+            mine = conn.execute(
+                select(c.c.id).where(c.c.id == cycle_id, c.c.status == "running", c.c.attempts == attempt)
+            ).first()
+            if mine is None:
+                return
             conn.execute(delete(s.agent_messages).where(s.agent_messages.c.cycle_id == cycle_id))
             self._write_messages(conn, cycle_id, messages, now)
             self._write_status(conn, cycle_id, status, now)
@@ -546,7 +573,15 @@ class AgentCoordinator:
             }
             for o in orders
         ]
-        sent = execution.execute_trades(basket) if basket else []
+        try:
+            sent = execution.execute_trades(basket) if basket else []
+        except Exception as exc:  # recorded on the cycle (still decided: a re-run sends again), then raised
+            with write(self.engine) as conn:
+                conn.execute(
+                    update(s.cycles).where(s.cycles.c.id == cycle_id, s.cycles.c.status == "decided"),
+                    {"error": f"sending the orders failed: {type(exc).__name__}: {exc}"},
+                )
+            raise
         summary["sent"] = [
             {
                 "order_id": o.id,
@@ -565,9 +600,10 @@ class AgentCoordinator:
         duration = time.perf_counter() - started
         with write(self.engine) as conn:
             conn.execute(
-                update(s.cycles).where(s.cycles.c.id == cycle_id),
+                update(s.cycles).where(s.cycles.c.id == cycle_id, s.cycles.c.status == "decided"),
                 {
                     "status": "completed",
+                    "error": None,
                     "summary": json.dumps(to_jsonable(summary)),
                     "finished_at": now,
                     "duration_s": duration,
@@ -593,6 +629,11 @@ class AgentCoordinator:
             reused=reused,
             duration_s=row["duration_s"],
         )
+
+
+def _id_part(symbol: str) -> str:
+    """A symbol as it may appear in a client order id (letters, digits, ``_.-``): ``^GSPC`` → ``_5EGSPC``."""
+    return re.sub(r"[^A-Za-z0-9.\-]", lambda m: f"_{ord(m.group()):02X}", symbol)
 
 
 def _outcome(decision: Decision) -> str:

@@ -9,10 +9,13 @@ for the current drawdown), ``groups`` (symbol → sector or cluster).
 
 Checks (:class:`ravenshire.portfolio.RiskMonitor`, the same definitions as everywhere else):
 
-- the whole book is vetoed when the kill switch is on (``kill_switch``), the current drawdown has reached
-  ``max_drawdown`` (``drawdown``), the target's gross leverage is above ``max_leverage`` (``max_leverage``), the
-  one-day 95 % VaR of the target weights over the last ``var_lookback`` days is above ``var_limit`` (``var``), or a
-  limit could not be checked at all (``unchecked``: a risk veto fails closed);
+- the whole book is vetoed when the kill switch is on (``kill_switch``), the current drawdown of the book's equity
+  curve has reached ``max_drawdown`` (``drawdown``; a book without a curve has lost nothing), the target's gross
+  leverage is above ``max_leverage`` (``max_leverage``), the one-day 95 % VaR of the target weights over the last
+  ``var_lookback`` days is above ``var_limit`` (``var``; only over days every target symbol traded, and with at
+  least ``min_history`` of them), or a limit could not be checked at all (``unchecked``: a risk veto fails
+  closed). A book veto stops every BUY; SELLs still go (cutting risk is never vetoed) — except under the kill
+  switch, when nothing goes;
 - a trade is vetoed when it raises a position above ``max_position_weight`` (``concentration``) or buys into a
   group above ``max_group_weight`` (``group_concentration``); a sell is never vetoed by these (it reduces risk).
 
@@ -48,6 +51,7 @@ class SentinelAgent(BaseAgent):
         "max_group_weight": 0.4,
         "var_method": "historical",
         "var_lookback": 252,
+        "min_history": 60,
     }
     REQUIRED = ("strategist", "prices")
 
@@ -91,7 +95,20 @@ class SentinelAgent(BaseAgent):
         report = None
         if len(weights):
             assets = prices[[s for s in weights.index if s in prices.columns]]
-            history = assets.pct_change().iloc[1:].iloc[-int(self.config["var_lookback"]) :].fillna(0.0)
+            history = assets.pct_change().iloc[1:].iloc[-int(self.config["var_lookback"]) :]
+            short = sorted(str(c) for c, n in history.count().items() if n < int(self.config["min_history"]))
+            missing = sorted(set(weights.index) - set(prices.columns))
+            if short or missing:
+                vetoes.append(
+                    {
+                        "scope": "book",
+                        "symbol": None,
+                        "reason": "unchecked",
+                        "detail": f"VaR cannot be measured: fewer than {self.config['min_history']} daily returns for "
+                        f"{', '.join(short + missing)}",
+                    }
+                )
+            history = history.dropna()  # the days every target symbol traded (no return is made up)
             portfolio = history @ weights.reindex(assets.columns).fillna(0.0)
         else:
             portfolio = pd.Series(0.0, index=prices.index[-int(self.config["var_lookback"]) :])
@@ -104,8 +121,14 @@ class SentinelAgent(BaseAgent):
         )
         warnings = self._breaches(report, weights, groups, equity_curve, vetoes)
         book_veto = any(v["scope"] == "book" for v in vetoes)
+        halted = any(v["reason"] == "kill_switch" for v in vetoes)
         blocked = {v["symbol"] for v in vetoes if v["scope"] == "trade"}
-        approved = [] if book_veto else [o for o in orders if not (o["side"] == "BUY" and o["symbol"] in blocked)]
+        if halted:
+            approved = []  # nothing goes while the kill switch is on
+        elif book_veto:
+            approved = [o for o in orders if o["side"] == "SELL"]  # cutting risk is never vetoed
+        else:
+            approved = [o for o in orders if not (o["side"] == "BUY" and o["symbol"] in blocked)]
         refused = [o for o in orders if o not in approved]
         if book_veto:
             recommendation = "veto"
@@ -137,6 +160,8 @@ class SentinelAgent(BaseAgent):
         """Turn the risk report into vetoes (appended to ``vetoes``); returns the warnings."""
         warnings: list[str] = []
         for breach in report.breaches:
+            if breach.limit == "max_drawdown" and equity_curve is None:
+                continue  # measured from the target's back-test, not the book: a new book has lost nothing
             if breach.severity != "breach":
                 warnings.append(breach.message)
                 continue

@@ -4,8 +4,8 @@ go to the ExecutionManager.
 Inputs: ``oracle``, ``analyst``, ``strategist``, ``sentinel`` (their decisions, or mappings with ``confidence``
 and ``payload``).
 
-- A book veto of the Sentinel means hold: nothing is sent, and nothing here can override it. Only the orders the
-  Sentinel approved can ever be emitted.
+- A book veto of the Sentinel means no BUY: only the SELLs the Sentinel still approved go (``reduce_only``), and
+  nothing here can override it. Only the orders the Sentinel approved can ever be emitted.
 - The overall confidence is the weighted mean of the Oracle's, the Analyst's and the Strategist's confidences
   (weights ``weights``: 0.4, 0.4, 0.2 by default). Below ``decision_threshold`` the Sovereign holds — except for
   orders that only SELL (reducing risk is never held back for lack of conviction).
@@ -53,6 +53,10 @@ class SovereignAgent(BaseAgent):
         reasoning = [f"overall confidence {confidence:.0%} (threshold {threshold:.0%})"]
         if book:
             reasoning += [f"Sentinel veto: {v.get('detail')}" for v in book]
+            sells = [o for o in approved if o.get("side") == "SELL"]  # what the Sentinel still lets through
+            if sells:
+                reasoning.append(f"only the {len(sells)} approved sells go (risk reduction)")
+                return "reduce_only", confidence, reasoning, {"orders": sells, "vetoes": vetoes, "threshold": threshold}
             return "veto", confidence, reasoning, {"orders": [], "vetoes": vetoes, "threshold": threshold}
         if confidence < threshold:
             sells = [o for o in approved if o.get("side") == "SELL"]

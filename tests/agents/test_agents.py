@@ -115,6 +115,24 @@ def test_the_sentinel_vetoes_an_over_levered_book_with_the_reason() -> None:
     assert "drawdown" in [v["reason"] for v in drawdown.payload["vetoes"]]
 
 
+def test_a_book_veto_still_lets_the_sells_through_and_a_new_book_has_no_drawdown() -> None:
+    p = prices(drift=-0.004)  # the assets fell hard over the year: their back-test has a deep drawdown
+    plan = proposal({"S0": 0.25, "S1": 0.25})
+    plan["payload"]["orders"].append({"symbol": "S5", "side": "SELL", "quantity": 10, "price": 100.0, "value": 1000.0})
+    fresh = SentinelAgent({"var_limit": 0.5}).process({"prices": p, "strategist": plan})  # no equity curve yet
+    assert "drawdown" not in [v["reason"] for v in fresh.payload["vetoes"]]
+    tight = SentinelAgent({"var_limit": 0.0001}).process({"prices": p, "strategist": plan})
+    assert tight.recommendation == "veto" and [o["side"] for o in tight.payload["approved_orders"]] == ["SELL"]
+    halted = SentinelAgent({"var_limit": 0.0001}).process(
+        {"prices": p, "strategist": plan, "kill_switch": {"active": True, "message": "halted"}}
+    )
+    assert halted.payload["approved_orders"] == []  # under the kill switch nothing goes
+    young = p.copy()
+    young.loc[young.index[:-20], "S0"] = np.nan  # S0 has traded 20 days: its risk cannot be measured
+    unchecked = SentinelAgent({"var_limit": 0.5}).process({"prices": young, "strategist": plan})
+    assert "unchecked" in [v["reason"] for v in unchecked.payload["vetoes"]]
+
+
 def test_the_sovereign_holds_under_low_confidence_and_never_overrides_a_veto() -> None:
     approve = {
         "payload": {
@@ -135,11 +153,11 @@ def test_the_sovereign_holds_under_low_confidence_and_never_overrides_a_veto() -
     buys_only = {"payload": {"vetoes": [], "approved_orders": [{"symbol": "S0", "side": "BUY", "quantity": 5}]}}
     held = sovereign.process({"oracle": weak, "analyst": weak, "strategist": weak, "sentinel": buys_only})
     assert held.recommendation == "hold" and held.payload["orders"] == []
-    vetoed = {
-        "payload": {
-            "vetoes": [{"scope": "book", "reason": "max_leverage", "detail": "1.8× > 1.5×"}],
-            "approved_orders": approve["payload"]["approved_orders"],
-        }
-    }
+    book_veto = [{"scope": "book", "reason": "max_leverage", "detail": "1.8× > 1.5×"}]
+    vetoed = {"payload": {"vetoes": book_veto, "approved_orders": []}}
     veto = sovereign.process({"oracle": strong, "analyst": strong, "strategist": strong, "sentinel": vetoed})
     assert veto.recommendation == "veto" and veto.payload["orders"] == []
+    # Under a book veto the Sentinel still approves the sells; the Sovereign sends only those, never a buy.
+    sells = {"payload": {"vetoes": book_veto, "approved_orders": approve["payload"]["approved_orders"]}}
+    cut = sovereign.process({"oracle": strong, "analyst": strong, "strategist": strong, "sentinel": sells})
+    assert cut.recommendation == "reduce_only" and [o["side"] for o in cut.payload["orders"]] == ["SELL"]

@@ -155,3 +155,26 @@ def test_the_regime_model_is_stored_and_reused_until_its_refit(cycle_config: Con
         readings = conn.execute(select(s.regime_readings.c.date)).scalars().all()
     assert again["train_end"] == 20240627 and again["state"] == first["state"]
     assert sorted(readings) == [20240627, 20240628]
+
+
+def test_a_run_that_lost_its_claim_writes_nothing(cycle_config: Config) -> None:
+    import datetime as dt
+
+    import pandas as pd
+
+    coordinator = AgentCoordinator(cycle_config)
+    date = pd.Timestamp(DATE)
+    _, stalled = coordinator._claim(f"agent-{DATE}", date)  # process A claims, then stalls
+    with write(coordinator.engine) as conn:
+        conn.execute(update(s.cycles).values(started_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)))
+    done = coordinator.run_cycle(DATE)  # process B takes the stale claim over and completes
+    assert done.status == "completed"
+    n_messages = count(coordinator.engine, s.agent_messages)
+    execution = ExecutionManager(cycle_config, engine=coordinator.engine, origin="agent")
+    with pytest.raises(OperationalError, match="lost its claim"):
+        coordinator._decide(f"agent-{DATE}", date, execution, stalled)  # A wakes up
+    coordinator._fail(f"agent-{DATE}", RuntimeError("A's late failure"), stalled)
+    with read(coordinator.engine) as conn:
+        cycle = conn.execute(select(s.cycles)).mappings().one()
+    assert cycle["status"] == "completed" and cycle["error"] is None and cycle["attempts"] == 2
+    assert count(coordinator.engine, s.agent_messages) == n_messages
