@@ -51,15 +51,6 @@ TOLERANCE = 1e-6
 
 # Statements of the order path, built once (building a statement costs more than running it on SQLite).
 _INSERT_FILL_RETURNING = insert(s.fills).returning(s.fills.c.id, sort_by_parameter_order=True)
-_UPDATE_POSITION = (
-    update(s.positions)
-    .where(s.positions.c.account == bindparam("p_account"), s.positions.c.symbol == bindparam("p_symbol"))
-    .values(
-        quantity=s.positions.c.quantity + bindparam("delta"),
-        last_fill_id=bindparam("fill_id"),
-        updated_at=bindparam("now"),
-    )
-)
 _UPDATE_CASH = (
     update(s.accounts)
     .where(s.accounts.c.id == bindparam("p_account"))
@@ -346,79 +337,68 @@ def touch(conn: Connection, order: Order, now: dt.datetime, last_bar_date: pd.Ti
     return dataclasses.replace(order, last_bar_date=last_bar_date, updated_at=now)
 
 
-def _write_fills(
-    conn: Connection, order: Order, executions: Sequence[tuple[float, Execution]], now: dt.datetime
-) -> list[Fill]:
-    """Insert the fills of ``order`` (quantity to book, execution), move its position and the account's cash,
-    and write one cash-ledger row per fill with the balance after it."""
-    sign = 1.0 if order.side == "BUY" else -1.0
+def _book_fills(
+    conn: Connection,
+    booked: Sequence[tuple[Order, Sequence[tuple[float, Execution]]]],
+    now: dt.datetime,
+) -> list[list[Fill]]:
+    """Book the executions of stored orders (each a quantity to book and its execution), in bulk on ``conn``:
+    the fill rows, the positions (net per symbol), the account's cash and one cash-ledger row per fill with the
+    running balance. Returns each order's fills. The one place fills are written."""
     rows = [
         {
-            "order_id": order.id,
-            "account": order.account,
-            "symbol": order.symbol,
-            "side": order.side,
+            "order_id": o.id,
+            "account": o.account,
+            "symbol": o.symbol,
+            "side": o.side,
             "quantity": q,
             "price": e.price,
             "commission": e.commission,
             "slippage": e.slippage,
             "bar_date": date_key(e.bar_date),
-            "is_demo": order.is_demo,
+            "is_demo": o.is_demo,
             "filled_at": now,
         }
+        for o, executions in booked
         for q, e in executions
     ]
-    ids = [r[0] for r in conn.execute(_INSERT_FILL_RETURNING, rows)]
-    shares = sign * sum(q for q, _ in executions)
-    moved = conn.execute(
-        _UPDATE_POSITION,
-        {"p_account": order.account, "p_symbol": order.symbol, "delta": shares, "fill_id": ids[-1], "now": now},
-    ).rowcount
-    if not moved:
-        conn.execute(
-            insert(s.positions),
-            {
-                "account": order.account,
-                "symbol": order.symbol,
-                "quantity": shares,
-                "last_fill_id": ids[-1],
-                "updated_at": now,
-            },
-        )
-    amounts = [-sign * q * e.price - e.commission for q, e in executions]
-    balance = conn.execute(_UPDATE_CASH, {"p_account": order.account, "delta": sum(amounts), "now": now}).scalar_one()
-    balances = [balance - sum(amounts[k + 1 :]) for k in range(len(amounts))]
+    fills_of: list[list[Fill]] = [[] for _ in booked]
+    if not rows:
+        return fills_of
+    fill_ids = iter(r[0] for r in conn.execute(_INSERT_FILL_RETURNING, rows))
+    amounts: list[float] = []
+    ledger: list[tuple[int, str]] = []
+    shares: dict[tuple[str, str], tuple[float, int]] = {}
+    for n, (o, executions) in enumerate(booked):
+        sign = 1.0 if o.side == "BUY" else -1.0
+        for q, e in executions:
+            fill_id = next(fill_ids)
+            fills_of[n].append(
+                Fill(id=fill_id, order_id=o.id, symbol=o.symbol, side=o.side, quantity=q, price=e.price,
+                     commission=e.commission, slippage=e.slippage, bar_date=e.bar_date, filled_at=now,
+                     is_demo=o.is_demo)
+            )  # fmt: skip
+            amounts.append(-sign * q * e.price - e.commission)
+            ledger.append((fill_id, f"{o.side} {q:g} {o.symbol} @ {e.price:.6g}"))
+            key = (o.account, o.symbol)
+            shares[key] = (shares.get(key, (0.0, 0))[0] + sign * q, fill_id)
     conn.execute(
-        insert(s.cash_ledger),
+        _position_upsert(conn),
         [
-            {
-                "account": order.account,
-                "kind": "fill",
-                "amount": amount,
-                "balance": bal,
-                "fill_id": fill_id,
-                "note": f"{order.side} {q:g} {order.symbol} @ {e.price:.6g}",
-                "at": now,
-            }
-            for amount, bal, fill_id, (q, e) in zip(amounts, balances, ids, executions, strict=True)
+            {"account": acct, "symbol": sym, "quantity": q, "last_fill_id": last, "updated_at": now}
+            for (acct, sym), (q, last) in shares.items()
         ],
     )
-    return [
-        Fill(
-            id=fill_id,
-            order_id=order.id,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=q,
-            price=e.price,
-            commission=e.commission,
-            slippage=e.slippage,
-            bar_date=e.bar_date,
-            filled_at=now,
-            is_demo=order.is_demo,
-        )
-        for fill_id, (q, e) in zip(ids, executions, strict=True)
-    ]
+    account = booked[0][0].account
+    balance = conn.execute(_UPDATE_CASH, {"p_account": account, "delta": sum(amounts), "now": now}).scalar_one()
+    running = balance - sum(amounts)
+    cash_rows = []
+    for amount, (fill_id, note) in zip(amounts, ledger, strict=True):
+        running += amount
+        cash_rows.append({"account": account, "kind": "fill", "amount": amount, "balance": running,
+                          "fill_id": fill_id, "note": note, "at": now})  # fmt: skip
+    conn.execute(_INSERT_CASH, cash_rows)
+    return fills_of
 
 
 def _life(
@@ -463,7 +443,7 @@ def book_executions(
     for status, _ in steps:
         check_transition(current, status, order_id=order.id)
         current = status
-    fills = _write_fills(conn, order, booked, now)
+    fills = _book_fills(conn, [(order, booked)], now)[0]
     last = max(
         [f.bar_date for f in fills]
         + ([last_bar_date] if last_bar_date is not None else [])
@@ -606,81 +586,8 @@ def write_new_orders(
         ],
     )
     orders = [dataclasses.replace(plan.order, id=oid) for oid, plan in zip(ids, planned, strict=True)]
-    fill_rows = [
-        {
-            "order_id": o.id,
-            "account": o.account,
-            "symbol": o.symbol,
-            "side": o.side,
-            "quantity": q,
-            "price": e.price,
-            "commission": e.commission,
-            "slippage": e.slippage,
-            "bar_date": date_key(e.bar_date),
-            "is_demo": o.is_demo,
-            "filled_at": now,
-        }
-        for o, plan in zip(orders, planned, strict=True)
-        for q, e in plan.booked
-    ]
-    fills_of: list[list[Fill]] = [[] for _ in planned]
-    if not fill_rows:
-        return [(o, []) for o in orders]
-    fill_ids = [r[0] for r in conn.execute(_INSERT_FILL_RETURNING, fill_rows)]
-    amounts: list[float] = []
-    notes: list[str] = []
-    shares: dict[tuple[str, str], tuple[float, int]] = {}
-    k = 0
-    for n, (o, plan) in enumerate(zip(orders, planned, strict=True)):
-        sign = 1.0 if o.side == "BUY" else -1.0
-        for q, e in plan.booked:
-            fill_id = fill_ids[k]
-            k += 1
-            fills_of[n].append(
-                Fill(
-                    id=fill_id,
-                    order_id=o.id,
-                    symbol=o.symbol,
-                    side=o.side,
-                    quantity=q,
-                    price=e.price,
-                    commission=e.commission,
-                    slippage=e.slippage,
-                    bar_date=e.bar_date,
-                    filled_at=now,
-                    is_demo=o.is_demo,
-                )
-            )
-            amounts.append(-sign * q * e.price - e.commission)
-            notes.append(f"{o.side} {q:g} {o.symbol} @ {e.price:.6g}")
-            key = (o.account, o.symbol)
-            shares[key] = (shares.get(key, (0.0, 0))[0] + sign * q, fill_id)
-    conn.execute(
-        _position_upsert(conn),
-        [
-            {"account": acct, "symbol": sym, "quantity": q, "last_fill_id": last, "updated_at": now}
-            for (acct, sym), (q, last) in shares.items()
-        ],
-    )
-    account = orders[0].account
-    balance = conn.execute(_UPDATE_CASH, {"p_account": account, "delta": sum(amounts), "now": now}).scalar_one()
-    running = balance - sum(amounts)
-    ledger_rows = []
-    for amount, fill_id, note in zip(amounts, fill_ids, notes, strict=True):
-        running += amount
-        ledger_rows.append(
-            {
-                "account": account,
-                "kind": "fill",
-                "amount": amount,
-                "balance": running,
-                "fill_id": fill_id,
-                "note": note,
-                "at": now,
-            }
-        )
-    conn.execute(_INSERT_CASH, ledger_rows)
-    return list(zip(orders, fills_of, strict=True))
+    fills = _book_fills(conn, [(o, plan.booked) for o, plan in zip(orders, planned, strict=True)], now)
+    return list(zip(orders, fills, strict=True))
 
 
 def book_new_order(
