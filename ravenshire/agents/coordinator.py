@@ -206,7 +206,12 @@ class AgentCoordinator:
             raise ConfigError(f"the date must be YYYY-MM-DD, got {value!r}") from exc
         if pd.isna(stamp):
             raise ConfigError(f"the date must be YYYY-MM-DD, got {value!r}")
-        return (stamp.tz_localize(None) if stamp.tzinfo is not None else stamp).normalize()
+        date = (stamp.tz_localize(None) if stamp.tzinfo is not None else stamp).normalize()
+        from ravenshire.data.calendar import sessions
+
+        if len(sessions(date, date, self.config.data.exchange)) == 0:  # refused before anything is stored
+            raise ConfigError(f"{date.date()} is not a trading session of {self.config.data.exchange}")
+        return date
 
     def _claim(self, cycle_id: str, date: pd.Timestamp) -> tuple[dict[str, Any] | None, int]:
         """Claim the cycle: (None, attempt) for a fresh claim — ``attempt`` fences every later write of this run

@@ -116,6 +116,7 @@ def test_bad_dates_are_refused(cycle_config: Config) -> None:
     coordinator = AgentCoordinator(cycle_config)
     with pytest.raises(ConfigError, match="not a trading session"):
         coordinator.run_cycle("2024-06-29")
+    assert count(coordinator.engine, s.cycles) == 0  # refused before anything was stored
     with pytest.raises(ConfigError, match="no stored bars for 2024-07-01"):
         coordinator.run_cycle("2024-07-01")
     with pytest.raises(ConfigError, match="got the number"):
