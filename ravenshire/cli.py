@@ -664,6 +664,8 @@ def _cmd_cycle(args: argparse.Namespace) -> int:
     if not args.json:
         demo = "  [DEMO DATA]" if result.is_demo else ""
         again = " (done before: the stored decision; nothing was sent again)" if result.reused else ""
+        if result.status == "expired":
+            again = " (EXPIRED: decided for its session but never sent; a later session's bars are stored)"
         confidence = "?" if result.confidence is None else f"{result.confidence:.0%}"
         print(
             f"{result.cycle_id}: {result.recommendation} at confidence {confidence}, regime {result.regime}{again}"

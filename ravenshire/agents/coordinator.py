@@ -13,7 +13,9 @@ A cycle is keyed by (``agent``, business date) in the ``cycles`` table and goes 
    ``<cycle id>:<symbol>:<side>``, and their outcomes are in the summary.
 
 Re-running a date: a ``completed`` cycle is returned as stored (nothing runs, nothing is sent); a ``decided`` one
-sends its STORED orders again — the client order ids make that a no-op for those already sent — and completes; a
+sends its STORED orders again — the client order ids make that a no-op for those already sent — and completes,
+unless a later session's bars are stored by then: its orders were sized on a book and prices that have moved on,
+so it is marked ``expired`` and nothing is sent; a
 ``running`` or ``failed`` one (a crash or an error before the decision) is decided afresh (no order was sent
 before the decision was stored). A ``running`` cycle younger than :data:`STALE_AFTER` belongs to another process
 and is refused. For the same data version and configuration a cycle decides the same thing.
@@ -179,8 +181,12 @@ class AgentCoordinator:
         cycle_id = f"{KIND}-{date.date().isoformat()}"
         started = time.perf_counter()
         row, attempt = self._claim(cycle_id, date)
-        if row is not None and row["status"] == "completed":
+        if row is not None and row["status"] in ("completed", "expired"):
             return self._result(row, reused=True)
+        if row is not None and row["status"] == "decided":
+            newest = execution.bars.latest_date()
+            if newest is not None and newest > date:  # its orders were sized on a market that has moved on
+                return self._expire(cycle_id, newest)
         if row is None:
             try:
                 self._decide(cycle_id, date, execution, attempt)
@@ -256,6 +262,22 @@ class AgentCoordinator:
                 )
             conn.execute(delete(s.agent_messages).where(s.agent_messages.c.cycle_id == cycle_id))
         return None, 1 if row is None else int(row["attempts"]) + 1
+
+    def _expire(self, cycle_id: str, newest: pd.Timestamp) -> CycleResult:
+        """A decided cycle whose session has passed: its stored orders are not sent (they were sized and checked
+        on that session's book and prices); the next session's cycle decides afresh."""
+        c = s.cycles
+        with write(self.engine) as conn:
+            conn.execute(
+                update(c).where(c.c.id == cycle_id, c.c.status == "decided"),
+                {
+                    "status": "expired",
+                    "finished_at": self._now(),
+                    "error": f"not sent: decided for its session, and bars to {newest.date()} are stored since",
+                },
+            )
+            row = dict(conn.execute(select(c).where(c.c.id == cycle_id)).mappings().one())
+        return self._result(row, reused=True)
 
     def _fail(self, cycle_id: str, exc: BaseException, attempt: int) -> None:
         """Record a failure of this run (only while it still owns the claim)."""

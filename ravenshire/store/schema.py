@@ -430,7 +430,7 @@ cycles = Table(
     Column("id", String(64), primary_key=True),  # e.g. "agent-2024-06-28"
     Column("kind", String(16), nullable=False),  # agent | data | monitoring
     Column("business_date", Integer, nullable=False),  # YYYYMMDD
-    Column("status", String(16), nullable=False),  # running | completed | failed
+    Column("status", String(16), nullable=False),  # running | decided | completed | failed | expired
     Column("attempts", Integer, nullable=False),
     Column("data_version", String(64), ForeignKey("data_versions.id")),
     Column("config_hash", String(64)),  # sha256 of the configuration the cycle ran with

@@ -179,3 +179,16 @@ def test_a_run_that_lost_its_claim_writes_nothing(cycle_config: Config) -> None:
         cycle = conn.execute(select(s.cycles)).mappings().one()
     assert cycle["status"] == "completed" and cycle["error"] is None and cycle["attempts"] == 2
     assert count(coordinator.engine, s.agent_messages) == n_messages
+
+
+def test_a_decided_cycle_whose_session_has_passed_is_not_sent(cycle_config: Config) -> None:
+    coordinator = AgentCoordinator(cycle_config)
+    coordinator.run_cycle("2024-06-27")
+    n_orders = count(coordinator.engine, s.orders)
+    with write(coordinator.engine) as conn:  # as if it crashed after deciding; bars to 2024-06-28 are stored
+        conn.execute(update(s.cycles).values(status="decided"))
+    late = coordinator.run_cycle("2024-06-27")
+    assert late.status == "expired" and late.reused
+    assert count(coordinator.engine, s.orders) == n_orders
+    with read(coordinator.engine) as conn:
+        assert "not sent" in conn.execute(select(s.cycles.c.error)).scalar_one()
