@@ -66,23 +66,9 @@ _SELECT_POSITIONS = select(s.positions.c.symbol, s.positions.c.quantity).where(
 )
 _REMAINING = s.orders.c.quantity - s.orders.c.filled_quantity
 _IS_LIMIT = s.orders.c.limit_price.is_not(None)
-_SELECT_WORKING = (
-    select(
-        s.orders.c.symbol,
-        s.orders.c.side,
-        _IS_LIMIT,
-        func.sum(_REMAINING),
-        func.sum(_REMAINING * s.orders.c.limit_price),
-        func.count(),
-    )
-    .where(
-        s.orders.c.account == bindparam("account"),
-        s.orders.c.status.in_([str(OrderStatus.NEW), str(OrderStatus.ACCEPTED), str(OrderStatus.PARTIALLY_FILLED)]),
-    )
-    .group_by(s.orders.c.symbol, s.orders.c.side, _IS_LIMIT)
-)
 # Positions and working orders in one round trip: kind 'P' rows are positions (quantity in ``shares``), kind 'W'
-# rows are working orders summed per (symbol, side, limit or market).
+# rows are working orders summed per (symbol, side, limit or market): what the cash and position checks reserve,
+# one row per group, so the cost does not grow with the number of resting orders.
 _SELECT_HOLDINGS = union_all(
     select(
         literal("P").label("kind"),
@@ -102,15 +88,11 @@ _SELECT_HOLDINGS = union_all(
         func.sum(_REMAINING * s.orders.c.limit_price),
         func.count(),
     )
-    .where(
-        s.orders.c.account == bindparam("account"),
-        s.orders.c.status.in_([str(OrderStatus.NEW), str(OrderStatus.ACCEPTED), str(OrderStatus.PARTIALLY_FILLED)]),
-    )
+    .where(s.orders.c.account == bindparam("account"), s.orders.c.status.in_(sorted(map(str, OPEN_STATUSES))))
     .group_by(s.orders.c.symbol, s.orders.c.side, _IS_LIMIT),
 )
 _INSERT_EVENTS = insert(s.order_events)
 _INSERT_CASH = insert(s.cash_ledger)
-_SELECT_PEAK = select(func.max(s.equity_snapshots.c.equity)).where(s.equity_snapshots.c.account == bindparam("account"))
 _POSITION_UPSERTS: dict[str, Any] = {}
 
 
@@ -637,17 +619,9 @@ class Working:
     n_orders: int
 
 
-def working_orders(conn: Connection, account: str) -> list[Working]:
-    """The account's working orders, summed per (symbol, side, market or limit): what the cash and position
-    checks reserve. One row per group, so the cost does not grow with the number of resting orders."""
-    return [
-        Working(symbol=r[0], side=r[1], remaining=float(r[3]), limit_value=float(r[4]) if r[2] else None, n_orders=r[5])
-        for r in conn.execute(_SELECT_WORKING, {"account": account})
-    ]
-
-
 def holdings(conn: Connection, account: str) -> tuple[dict[str, float], list[Working]]:
-    """:func:`positions` and :func:`working_orders` in one round trip."""
+    """The non-zero positions (as :func:`positions`) and the working orders summed per (symbol, side, market or
+    limit), in one round trip."""
     held: dict[str, float] = {}
     working: list[Working] = []
     for kind, symbol, side, is_limit, shares, limit_value, n in conn.execute(_SELECT_HOLDINGS, {"account": account}):
@@ -657,11 +631,6 @@ def holdings(conn: Connection, account: str) -> tuple[dict[str, float], list[Wor
         else:
             working.append(Working(symbol, side, float(shares), float(limit_value) if is_limit else None, n))
     return held, working
-
-
-def equity_peak(conn: Connection, account: str) -> float | None:
-    """The largest equity of the account's daily snapshots (None without one)."""
-    return conn.execute(_SELECT_PEAK, {"account": account}).scalar()
 
 
 # ------------------------------------------------------------------------------------------------ reconciliation
