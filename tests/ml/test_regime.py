@@ -16,7 +16,7 @@ from ravenshire.data import DataManager, close_prices, queries
 from ravenshire.data.sources.synthetic import REGIMES as SYNTHETIC_REGIMES
 from ravenshire.errors import ConfigError
 from ravenshire.ml import REGIMES, RegimeDetector, evaluate_regimes, market_features
-from ravenshire.ml.regime import _log_gaussians, forward_filter
+from ravenshire.ml.regime import _log_gaussians, forward_filter, markov_filter
 from ravenshire.store import init_db
 from tests.conftest import NOW, write_ini
 
@@ -226,6 +226,35 @@ def test_forward_filter_by_hand() -> None:
     np.testing.assert_allclose(got[1], [0.172 / 0.284, 0.112 / 0.284])
     # stickiness 0 is the per-day posterior under the prior
     np.testing.assert_allclose(forward_filter(log_e, prior, 0.0)[1], [0.2, 0.8])
+
+
+def test_markov_filter_by_hand() -> None:
+    log_e = np.log(np.array([[0.9, 0.1], [0.2, 0.8]]))
+    transition = np.array([[0.9, 0.1], [0.2, 0.8]])
+    got = markov_filter(log_e, transition, np.array([0.5, 0.5]))
+    # day 0: predicted = initial → [0.9, 0.1]; day 1: predicted = [0.9, 0.1] · T = [0.83, 0.17]
+    # posterior ∝ [0.83·0.2, 0.17·0.8] = [0.166, 0.136] → [0.5497, 0.4503]
+    np.testing.assert_allclose(got[0], [0.9, 0.1])
+    np.testing.assert_allclose(got[1], [0.166 / 0.302, 0.136 / 0.302])
+    # a state that cannot emit gets probability 0; the identity matrix accumulates the evidence of every day
+    log_frozen = np.array([[np.log(0.5), -np.inf], [np.log(0.5), np.log(0.5)]])
+    frozen = markov_filter(log_frozen, np.eye(2), np.array([0.5, 0.5]))
+    np.testing.assert_allclose(frozen, [[1.0, 0.0], [1.0, 0.0]])
+    with pytest.raises(ConfigError, match="sum to 1"):
+        markov_filter(log_e, np.array([[0.9, 0.2], [0.2, 0.8]]), np.array([0.5, 0.5]))
+    with pytest.raises(ConfigError, match="must agree"):
+        markov_filter(log_e, np.eye(3) / 1.0, np.array([0.5, 0.5]))
+
+
+def test_sticky_filter_is_a_markov_filter() -> None:
+    rng = np.random.default_rng(1)
+    log_e = rng.normal(size=(300, 4))
+    prior = np.array([0.4, 0.3, 0.2, 0.1])
+    transition = 0.97 * np.eye(4) + 0.03 * np.outer(np.ones(4), prior)
+    np.testing.assert_allclose(markov_filter(log_e, transition, prior), forward_filter(log_e, prior, 0.97), atol=1e-12)
+    # causal: appending days does not change the earlier rows
+    head = markov_filter(log_e[:120], transition, prior)
+    np.testing.assert_array_equal(head, markov_filter(log_e, transition, prior)[:120])
 
 
 # ------------------------------------------------------------------------------------------------ persistence
