@@ -309,34 +309,10 @@ def _research_on(args: argparse.Namespace) -> tuple[Any, Any]:
 
     manager = _manager()
     if args.version:
-        data = _version_slice(manager, args.version, args.start, args.end)
+        data = manager.version_slice(args.version, args.start, args.end)
     else:
         data = manager.get_market_data(args.symbols, args.start, args.end)
     return ResearchManager(manager.config, engine=manager.engine, track=not args.no_track), data
-
-
-def _version_slice(manager: Any, version_id: str, start: str | None, end: str | None) -> Any:
-    import pandas as pd
-
-    from ravenshire.errors import ConfigError
-
-    data = manager.load_version(version_id)
-    first, last = data.index[0], data.index[-1]
-    try:
-        lo = pd.Timestamp(start) if start else first
-        hi = pd.Timestamp(end) if end else last
-    except ValueError:
-        raise ConfigError(f"--start/--end {start!r}/{end!r}: not dates; use YYYY-MM-DD") from None
-    if lo < first or hi > last or lo >= hi:
-        raise ConfigError(
-            f"dates {lo:%Y-%m-%d}..{hi:%Y-%m-%d} are out of data version {version_id}, which covers "
-            f"{first:%Y-%m-%d}..{last:%Y-%m-%d}"
-        )
-    sliced = data.loc[lo:hi]
-    sliced.attrs.update(data.attrs)
-    if len(sliced) != len(data):
-        sliced.attrs.pop("data_version", None)  # a slice is other content: its id is recomputed
-    return sliced
 
 
 def _print_result(result: Any) -> None:

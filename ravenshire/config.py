@@ -177,6 +177,18 @@ def _exchange(value: str) -> str:
     return value
 
 
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _weekdays(value: str) -> str:
+    text = value.strip().lower()
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        if first not in _WEEKDAYS or (last and last not in _WEEKDAYS):
+            raise ValueError("not days of the week; use names mon..sun, ranges and lists, e.g. mon-fri or mon,wed,fri")
+    return text
+
+
 def _timezone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
@@ -326,6 +338,28 @@ class ScheduleConfig:
     agent_cycle: dt.time = _setting(dt.time(9, 30), "agent cycle time")
     monitoring_cycle: dt.time = _setting(dt.time(17, 0), "monitoring cycle time")
     timezone: str = _setting("UTC", "IANA time zone of the times above", check=_timezone)
+    days: str = _setting(
+        "mon-fri", "days of the week the cycles fire (cron day_of_week: mon-fri, mon,wed,fri, mon-sun)", check=_weekdays
+    )
+    misfire_grace: int = _setting(
+        21600, "seconds a cycle missed by a busy or paused process may still run late", minimum=1, maximum=7 * 86400
+    )
+    catchup_sessions: int = _setting(
+        5,
+        "sessions back that cycles missed while the scheduler was down are caught up (0: none)",
+        minimum=0,
+        maximum=250,
+    )
+    retries: int = _setting(3, "retries of a failed cycle step, with exponential backoff", minimum=0, maximum=20)
+    retry_backoff: float = _setting(
+        30.0, "seconds before a step's first retry (doubling each retry, at most 30 min)", minimum=0.0, maximum=3600.0
+    )
+    step_timeout: float = _setting(3600.0, "seconds one attempt of a cycle step may take", minimum=1.0, maximum=86400.0)
+    job_concurrency: int = _setting(2, "queued jobs (backtests, studies) run at once", minimum=1, maximum=64)
+    poll_seconds: float = _setting(0.5, "seconds between looks at the job queue", minimum=0.05, maximum=60.0)
+    heartbeat_seconds: float = _setting(
+        5.0, "seconds between the scheduler's heartbeats (shown as down after 3 missed)", minimum=0.5, maximum=300.0
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -398,10 +432,10 @@ def _parse_bool(text: str) -> bool:
 
 
 def _parse_time(text: str) -> dt.time:
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
-    if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise ValueError("not a time; use HH:MM between 00:00 and 23:59")
-    return dt.time(int(match[1]), int(match[2]))
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", text.strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59 or int(match[3] or 0) > 59:
+        raise ValueError("not a time; use HH:MM (or HH:MM:SS) between 00:00 and 23:59:59")
+    return dt.time(int(match[1]), int(match[2]), int(match[3] or 0))
 
 
 def _parse_date(text: str) -> dt.date:

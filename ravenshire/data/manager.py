@@ -384,6 +384,27 @@ class DataManager:
         """The market data of a version, bit-identical to what was versioned."""
         return self.versions.load(version_id)
 
+    def version_slice(
+        self, version_id: str, start: DateLike | None = None, end: DateLike | None = None
+    ) -> pd.DataFrame:
+        """The stored data version ``version_id`` between ``start`` and ``end`` (default: all of it). A slice is
+        other content than the version, so it carries no ``data_version`` id (its own is computed when used).
+        ConfigError when the dates are not inside the version."""
+        data = self.load_version(version_id)
+        first, last = data.index[0], data.index[-1]
+        lo = pd.Timestamp(_as_date(start, "start_date") or first)
+        hi = pd.Timestamp(_as_date(end, "end_date") or last)
+        if lo < first or hi > last or lo >= hi:
+            raise ConfigError(
+                f"dates {lo:%Y-%m-%d}..{hi:%Y-%m-%d} are out of data version {version_id}, which covers "
+                f"{first:%Y-%m-%d}..{last:%Y-%m-%d}"
+            )
+        sliced = data.loc[lo:hi]
+        sliced.attrs.update(data.attrs)
+        if len(sliced) != len(data):
+            sliced.attrs.pop("data_version", None)
+        return sliced
+
     def list_versions(self) -> list[DataVersion]:
         """Every data version, newest first."""
         return self.versions.list()

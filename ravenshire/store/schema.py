@@ -36,6 +36,7 @@ __all__ = [
     "agent_messages",
     "agent_status",
     "asset_clusters",
+    "audit_log",
     "bars",
     "cash_ledger",
     "cycles",
@@ -50,6 +51,7 @@ __all__ = [
     "fetches",
     "fills",
     "instruments",
+    "jobs",
     "kill_switch_events",
     "metadata",
     "models",
@@ -59,8 +61,11 @@ __all__ = [
     "regime_readings",
     "run_artifacts",
     "runs",
+    "scheduler_state",
     "series",
+    "step_runs",
     "validation_issues",
+    "workflow_runs",
 ]
 
 metadata = MetaData(
@@ -506,4 +511,98 @@ models = Table(
     Column("train_end", Integer),
     Column("data_version", String(64), ForeignKey("data_versions.id")),
     Column("fitted_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# --------------------------------------------------------------------------- orchestration
+# Every workflow run (a daily cycle, a job, a user's workflow) and each of its steps, for the Operations page.
+workflow_runs = Table(
+    "workflow_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workflow", String(64), nullable=False, index=True),  # e.g. "data_cycle"
+    Column("trigger", String(16), nullable=False),  # schedule | catch-up | once | backfill | job | manual
+    Column("cycle_id", String(64), index=True),  # the keyed cycle it ran (``cycles.id``), when it ran one
+    Column("business_date", Integer),  # YYYYMMDD
+    Column("job_id", Integer),  # the queued job it ran, when it ran one
+    Column("status", String(16), nullable=False),  # running | succeeded | failed | interrupted | skipped
+    Column("host", String(128), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("duration_s", Float),
+    Column("error", Text),
+    Column("summary", Text),  # JSON: what the run did (one line per step)
+    Index("ix_workflow_runs_status", "status"),
+)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workflow_run_id", Integer, ForeignKey("workflow_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("step", String(64), nullable=False),
+    # running | retrying | succeeded | failed | timed_out | skipped | interrupted
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("duration_s", Float),
+    Column("error", Text),  # the last attempt's error (type: message), and every attempt's in ``log``
+    Column("log", Text),  # the tail of the step's log records and tracebacks
+    UniqueConstraint("workflow_run_id", "step"),
+)
+
+# The job queue: the UI and the CLI insert rows; the scheduler process runs them.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # backtest | optimize | data_cycle | monitoring_cycle | agent_cycle | ping
+    Column("kind", String(32), nullable=False),
+    Column("params", Text, nullable=False),  # JSON object, checked at submission
+    # queued | running | succeeded | failed | cancelled | interrupted
+    Column("status", String(16), nullable=False),
+    Column("submitted_by", String(64), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("idempotency_key", String(128), unique=True),  # a form's submission id: a resubmission is one job
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("worker", String(160)),  # host:pid of the scheduler that ran it
+    Column("progress", Float),  # 0..1 when known
+    Column("message", Text),  # the latest progress line
+    Column("result", Text),  # JSON: result links (run id, study, cycle id) and headline figures
+    Column("error", Text),
+    Index("ix_jobs_status_id", "status", "id"),
+)
+
+# The scheduler process's heartbeat and its jobs' next run times (the UI cannot import the scheduler).
+scheduler_state = Table(
+    "scheduler_state",
+    metadata,
+    Column("name", String(32), primary_key=True),  # "scheduler": one row per scheduler (there is one)
+    Column("status", String(16), nullable=False),  # running | stopping | stopped
+    Column("host", String(128), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("token", String(32), nullable=False),  # this start's random id: a takeover changes it
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("beat_at", DateTime(timezone=True), nullable=False),
+    Column("stopped_at", DateTime(timezone=True)),
+    Column("schedule", Text),  # JSON: [{id, name, trigger, next_run}]
+    Column("message", Text),
+)
+
+# Who did what from the UI or the CLI (orders, kill switch, backtests, jobs): append-only.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor", String(64), nullable=False),
+    Column("role", String(16), nullable=False),  # operator | viewer | system
+    Column("origin", String(16), nullable=False),  # ui | cli | scheduler
+    Column("action", String(64), nullable=False),  # e.g. "order", "kill_switch_on", "job_submit"
+    Column("target", String(128)),
+    Column("outcome", String(16), nullable=False),  # ok | refused | failed
+    Column("detail", Text),  # JSON
 )

@@ -1,0 +1,267 @@
+"""Running queued jobs: :func:`run_job` does one job's work; :class:`JobRunner` polls the queue in the scheduler.
+
+The runner looks at the queue every ``[SCHEDULE] poll_seconds`` (and at once when a job finishes), runs up to
+``job_concurrency`` jobs at a time in worker threads, and records each job's end. Cycle jobs take the process's
+cycle lock, so a "run now" never overlaps a scheduled cycle in the same process (other processes are kept out by
+the cycles' claims). On stop, no new job is taken; jobs still running after the grace period are recorded as
+``interrupted`` (their threads die with the process; their writes are whole transactions, so nothing is left
+half-written).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from ravenshire.config import Config
+from ravenshire.errors import RavenshireError
+from ravenshire.orchestration.jobs import Job, claim_next_job, finish_job, set_progress
+from ravenshire.orchestration.workflow import HOST, WorkflowExecutor
+from ravenshire.store import read
+from ravenshire.store import schema as s
+
+__all__ = ["JobRunner", "run_job"]
+
+log = logging.getLogger("ravenshire.orchestration.jobs")
+
+Progress = Callable[[float | None, str | None], None]
+
+
+def _data(params: Mapping[str, Any], engine: Engine, config: Config) -> Any:
+    from ravenshire.data import DataManager
+
+    manager = DataManager(config, engine=engine, origin="job")
+    if params.get("version"):
+        return manager.version_slice(params["version"], params.get("start"), params.get("end"))
+    return manager.get_market_data(params.get("symbols"), params.get("start"), params.get("end"))
+
+
+def _backtest(job: Job, engine: Engine, config: Config, progress: Progress) -> dict[str, Any]:
+    from ravenshire.research import Costs, ResearchManager
+
+    p = job.params
+    progress(0.1, "loading the data")
+    data = _data(p, engine, config)
+    progress(0.3, f"running {p['strategy']} on {data.shape[0]} days")
+    result = ResearchManager(config, engine=engine, track=True).backtest_strategy(
+        p["strategy"],
+        data,
+        p.get("parameters") or {},
+        costs=Costs(**p["costs"]),
+        initial_capital=p["capital"],
+        risk_free=p["risk_free"],
+    )
+    return {
+        "run_id": result.run_id,
+        "strategy": p["strategy"],
+        "total_return": result.total_return,
+        "sharpe_ratio": result.sharpe_ratio,
+        "max_drawdown": result.max_drawdown,
+        "data_version": result.data_version,
+        "is_demo": result.is_demo,
+    }
+
+
+def _optimize(job: Job, engine: Engine, config: Config, progress: Progress) -> dict[str, Any]:
+    from ravenshire.orchestration.jobs import _space_arg
+    from ravenshire.research import Costs, ResearchManager
+
+    p = job.params
+    study = p.get("study") or f"job-{job.id}-{p['strategy']}"
+    n_trials = p.get("trials") or config.research.n_trials
+    progress(0.0, "loading the data")
+    data = _data(p, engine, config)
+    stop = threading.Event()
+
+    def watch() -> None:  # progress from the trials the study has stored so far
+        while not stop.wait(1.0):
+            with read(engine) as conn:
+                done = conn.execute(
+                    select(func.count()).select_from(s.runs).where(s.runs.c.study == study, s.runs.c.kind == "trial")
+                ).scalar_one()
+            progress(min(0.99, done / max(1, n_trials)), f"{done} of {n_trials} trials")
+
+    watcher = threading.Thread(target=watch, name=f"job-{job.id}-progress", daemon=True)
+    watcher.start()
+    try:
+        result = ResearchManager(config, engine=engine, track=True).optimize_parameters(
+            p["strategy"],
+            data,
+            _space_arg(p["space"]),
+            n_trials=p.get("trials"),
+            method=p.get("method"),
+            objective=p.get("objective"),
+            costs=Costs(**p["costs"]),
+            risk_free=p["risk_free"],
+            test_fraction=p.get("test_fraction"),
+            walk_forward_folds=p.get("walk_forward"),
+            seed=p.get("seed"),
+            study_name=study,
+            initial_capital=p["capital"],
+        )
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
+    return {
+        "study": result.study_name,
+        "best_run_id": result.best_run_id,
+        "best_params": dict(result.best_params),
+        "n_trials": result.n_trials,
+        "objective": result.objective,
+        "likely_luck": result.likely_luck,
+        "is_demo": result.is_demo,
+    }
+
+
+def run_job(
+    job: Job,
+    engine: Engine,
+    config: Config,
+    *,
+    progress: Progress | None = None,
+    executor: WorkflowExecutor | None = None,
+    cycle_lock: threading.Lock | None = None,
+) -> dict[str, Any]:
+    """Do ``job``'s work and return its result links; raises what the work raises."""
+    from ravenshire.orchestration.cycles import run_cycle
+
+    report: Progress = progress or (lambda fraction, message: None)
+    if job.kind == "ping":
+        return {"pong": True, "worker": f"{HOST}:{os.getpid()}"}
+    if job.kind == "backtest":
+        return _backtest(job, engine, config, report)
+    if job.kind == "optimize":
+        return _optimize(job, engine, config, report)
+    if job.kind.endswith("_cycle"):
+        kind = job.kind.removesuffix("_cycle")
+        lock = cycle_lock or threading.Lock()
+        report(None, "waiting for the cycle in progress" if lock.locked() else f"running the {kind} cycle")
+        with lock:
+            outcome = run_cycle(
+                kind, engine, config, job.params.get("date"), trigger="job", executor=executor, job_id=job.id
+            )
+        if not outcome.ok:
+            raise RavenshireError(f"{outcome.cycle_id or kind + ' cycle'} {outcome.status}: {outcome.run.error}")
+        return {
+            "cycle_id": outcome.cycle_id,
+            "workflow_run_id": outcome.run.run_id,
+            "status": outcome.status,
+            "summary": dict(outcome.summary),
+        }
+    raise RavenshireError(f"no handler for job kind {job.kind!r}")
+
+
+class JobRunner:
+    """Polls the queue and runs jobs in threads (see the module docstring)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: Config,
+        *,
+        executor: WorkflowExecutor | None = None,
+        cycle_lock: threading.Lock | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.engine, self.config = engine, config
+        self.executor = executor or WorkflowExecutor(engine)
+        self.cycle_lock = cycle_lock or threading.Lock()
+        self.stop = stop or threading.Event()
+        self.worker = f"{HOST}:{os.getpid()}"
+        self.concurrency = config.schedule.job_concurrency
+        self._pool = cf.ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="ravenshire-job")
+        self._running: dict[int, cf.Future[None]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start polling in a daemon thread."""
+        self._thread = threading.Thread(target=self._loop, name="ravenshire-job-poller", daemon=True)
+        self._thread.start()
+
+    def running(self) -> list[int]:
+        with self._lock:
+            return sorted(self._running)
+
+    def poll_once(self) -> int:
+        """Start queued jobs while there are free slots; returns how many started."""
+        started = 0
+        while not self.stop.is_set():
+            with self._lock:
+                if len(self._running) >= self.concurrency:
+                    break
+            try:
+                job = claim_next_job(self.engine, self.worker)
+            except RavenshireError as exc:  # the store busy: try again at the next poll
+                log.warning("could not read the job queue: %s", exc)
+                break
+            if job is None:
+                break
+            log.info("job #%d (%s) started after %.2f s in the queue", job.id, job.kind, job.wait_s or 0.0)
+            with self._lock:
+                self._running[job.id] = self._pool.submit(self._run, job)
+            started += 1
+        return started
+
+    def _loop(self) -> None:
+        interval = self.config.schedule.poll_seconds
+        while not self.stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # never let the poller die: log it and look again later
+                log.exception("the job poller failed; retrying")
+            self._wake.wait(interval)
+            self._wake.clear()
+
+    def _run(self, job: Job) -> None:
+        clock = time.perf_counter()
+
+        def progress(fraction: float | None, message: str | None) -> None:
+            try:
+                set_progress(self.engine, job.id, fraction, message)
+            except RavenshireError as exc:
+                log.warning("job #%d: progress not recorded: %s", job.id, exc)
+
+        try:
+            result = run_job(
+                job, self.engine, self.config, progress=progress, executor=self.executor, cycle_lock=self.cycle_lock
+            )
+        except Exception as exc:
+            text = str(exc) if isinstance(exc, RavenshireError) else f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, RavenshireError):
+                log.exception("job #%d (%s) failed", job.id, job.kind)
+            status = "interrupted" if self.stop.is_set() and not isinstance(exc, RavenshireError) else "failed"
+            finish_job(self.engine, job.id, status, error=text[:4000], message=f"{status} after "
+                       f"{time.perf_counter() - clock:.1f} s")  # fmt: skip
+        else:
+            finish_job(self.engine, job.id, "succeeded", result=result,
+                       message=f"done in {time.perf_counter() - clock:.1f} s")  # fmt: skip
+        finally:
+            with self._lock:
+                self._running.pop(job.id, None)
+            self._wake.set()  # a free slot: look at the queue now
+
+    def shutdown(self, grace: float = 30.0) -> list[int]:
+        """Stop taking jobs, wait up to ``grace`` seconds for the running ones, record the rest as interrupted.
+        Returns the ids recorded as interrupted."""
+        self.stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            futures = dict(self._running)
+        cf.wait(list(futures.values()), timeout=grace)
+        left = [job_id for job_id, f in futures.items() if not f.done()]
+        for job_id in left:
+            finish_job(self.engine, job_id, "interrupted",
+                       error="interrupted: the scheduler stopped while it ran; submit it again")  # fmt: skip
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        return left

@@ -1,0 +1,114 @@
+"""The daily cycles keyed by (kind, business date): exactly once, recovery after a dead process, what is due."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, insert, select
+
+from ravenshire.config import Config
+from ravenshire.errors import ConfigError
+from ravenshire.orchestration import run_cycle
+from ravenshire.orchestration.cycles import recover_interrupted
+from ravenshire.orchestration.queries import cycle_runs, step_history, workflow_history
+from ravenshire.orchestration.schedule import SchedulerService
+from ravenshire.orchestration.workflow import HOST
+from ravenshire.store import init_db, read, write
+from ravenshire.store import schema as s
+
+DAY = "2024-06-27"
+
+
+@pytest.fixture
+def cfg(make_config: Callable[..., Config]) -> Config:
+    return make_config(
+        "[DATA]\nsource = synthetic\nuniverse = AAA, BBB, CCC\nhistory_start = 2023-01-03\nsynthetic_seed = 3\n"
+        "[SCHEDULE]\nretries = 0\ndays = mon-sun\n"
+    )
+
+
+def count(engine, table, *where) -> int:
+    with read(engine) as conn:
+        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+
+def test_a_data_cycle_runs_once_per_business_date(cfg: Config) -> None:
+    engine = init_db(cfg.store_url)
+    first = run_cycle("data", engine, cfg, DAY)
+    assert first.status == "succeeded" and first.cycle_id == f"data-{DAY}"
+    assert first.summary["fetch"]["rows_stored"] > 0 and first.summary["snapshot"]["newest_bar"] == DAY
+    bars = count(engine, s.bars)
+    again = run_cycle("data", engine, cfg, DAY)
+    assert again.status == "skipped" and again.run.steps["claim"].error.startswith(f"data-{DAY} completed")
+    assert count(engine, s.bars) == bars and count(engine, s.cycles) == 1
+    runs = workflow_history(engine)
+    assert list(runs["status"]) == ["skipped", "succeeded"] and set(runs["cycle_id"]) == {f"data-{DAY}"}
+
+
+def test_the_monitoring_cycle_needs_its_data_then_marks_the_book(cfg: Config) -> None:
+    engine = init_db(cfg.store_url)
+    early = run_cycle("monitoring", engine, cfg, DAY)
+    assert early.status == "failed" and f"the bars of {DAY} are not stored yet" in early.run.error
+    run_cycle("data", engine, cfg, DAY)
+    done = run_cycle("monitoring", engine, cfg, DAY)
+    assert done.status == "succeeded", done.run.error
+    assert done.summary["mark"]["equity"] == pytest.approx(cfg.execution.initial_cash)
+    assert "no drift monitor" in done.summary["drift"]["skipped"]
+    assert count(engine, s.equity_snapshots) == 1
+    cycles = cycle_runs(engine).set_index("id")
+    assert cycles.loc[f"monitoring-{DAY}", "status"] == "completed"
+    assert cycles.loc[f"monitoring-{DAY}", "attempts"] == 1  # the failed attempt never claimed it
+
+
+def test_a_cycle_date_that_is_not_a_session_is_refused(cfg: Config) -> None:
+    with pytest.raises(ConfigError, match="2024-06-29 is not a trading session"):
+        run_cycle("data", init_db(cfg.store_url), cfg, "2024-06-29")
+    with pytest.raises(ConfigError, match="unknown cycle 'lunch'"):
+        run_cycle("lunch", init_db(cfg.store_url), cfg, DAY)
+
+
+def test_recovery_marks_a_dead_processes_run_and_cycle_then_the_cycle_reruns(cfg: Config) -> None:
+    engine = init_db(cfg.store_url)
+    now = dt.datetime.now(dt.UTC)
+    with write(engine) as conn:  # what a process killed mid-cycle leaves behind
+        left = {"id": f"data-{DAY}", "kind": "data", "business_date": 20240627, "status": "running", "attempts": 1,
+                "is_demo": True, "started_at": now}  # fmt: skip
+        conn.execute(insert(s.cycles), left)
+        run_id = conn.execute(
+            insert(s.workflow_runs).returning(s.workflow_runs.c.id),
+            {"workflow": "data_cycle", "trigger": "schedule", "cycle_id": f"data-{DAY}", "business_date": 20240627,
+             "status": "running", "host": HOST, "pid": 999_999_999, "started_at": now},
+        ).scalar_one()  # fmt: skip
+        conn.execute(insert(s.step_runs), {"workflow_run_id": run_id, "step": "fetch", "status": "running",
+                                           "attempts": 1, "started_at": now})  # fmt: skip
+    # A fresh running claim belongs to another process: refused until recovery says its process is gone.
+    refused = run_cycle("data", engine, cfg, DAY)
+    assert refused.status == "failed" and "running in another process" in refused.run.error
+    recovered = recover_interrupted(engine, alive=lambda pid: pid != 999_999_999)
+    assert recovered == [{"workflow_run": run_id, "workflow": "data_cycle", "cycle_id": f"data-{DAY}",
+                          "cycle_failed": True}]  # fmt: skip
+    assert step_history(engine, run_id).iloc[0]["status"] == "interrupted"
+    rerun = run_cycle("data", engine, cfg, DAY)
+    assert rerun.status == "succeeded"
+    row = cycle_runs(engine).set_index("id").loc[f"data-{DAY}"]
+    assert row["status"] == "completed" and row["attempts"] == 2
+    assert count(engine, s.cycles) == 1
+
+
+def test_the_plan_catches_up_missed_dates_in_order_within_the_horizon(make_config) -> None:
+    cfg = make_config(
+        "[DATA]\nsource = synthetic\nuniverse = AAA\nhistory_start = 2024-01-02\n"
+        "[SCHEDULE]\ndata_cycle = 22:00\nmonitoring_cycle = 23:00\nagent_cycle = 09:30\ncatchup_sessions = 3\n"
+    )
+    engine = init_db(cfg.store_url)
+    service = SchedulerService(cfg, engine)
+    at = dt.datetime(2024, 6, 28, 23, 30, tzinfo=dt.UTC)  # Friday night, after both cycles' fire times
+    fresh = service.plan(now=at)
+    # A new store runs the latest cycles only.
+    assert fresh == [("data", pd.Timestamp("2024-06-28")), ("monitoring", pd.Timestamp("2024-06-28"))]
+    run_cycle("data", engine, cfg, "2024-06-20")  # the last day the scheduler ran
+    plan = service.plan(kinds=["data"], now=at)
+    assert [d.date().isoformat() for _, d in plan] == ["2024-06-25", "2024-06-26", "2024-06-27", "2024-06-28"]
