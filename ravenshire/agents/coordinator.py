@@ -5,7 +5,11 @@ A cycle is keyed by (``agent``, business date) in the ``cycles`` table and goes 
 1. ``running`` — claimed. The market data up to the business date is loaded from the store (nothing is fetched:
    the data cycle does that) and snapshotted as a data version; the regime model and the clusterer run; the
    agents decide in order: Oracle → Analyst → Strategist → Sentinel → Sovereign, each on the decisions before it,
-   from the positions and cash the book had at the start of the cycle.
+   from the positions and cash the book had at the start of the cycle. The regime model of a date is fitted on
+   the data up to its anchor on a fixed refit grid (:func:`regime_anchor`) and stored keyed by that anchor and a
+   hash of what the fit depends on (:func:`regime_model_key`): it never depends on which dates were run before.
+   A failure here marks the cycle ``failed`` in one transaction with the messages so far and the agents' statuses:
+   the failing agent ``error``, every agent after it ``skipped`` (``error`` says why, e.g. ``oracle failed``).
 2. ``decided`` — in ONE transaction: every agent's input and output as a message row (cycle id, sequence, sender,
    receiver, type, payload, time: the UI's "neural stream"), each agent's status, the regime reading, the
    clusters, and the Sovereign's orders in the cycle's summary.
@@ -26,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import inspect
 import json
 import re
 import time
@@ -37,7 +42,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from ravenshire.agents.analyst import AnalystAgent
-from ravenshire.agents.base import Decision, to_jsonable
+from ravenshire.agents.base import AGENTS, Decision, to_jsonable
 from ravenshire.agents.oracle import OracleAgent
 from ravenshire.agents.sentinel import SentinelAgent
 from ravenshire.agents.sovereign import SovereignAgent
@@ -49,13 +54,25 @@ from ravenshire.store import schema as s
 from ravenshire.store.bulk import upsert_statement
 from ravenshire.store.dates import date_key
 
-__all__ = ["STALE_AFTER", "AgentCoordinator", "CycleResult", "cycle_messages"]
+__all__ = [
+    "REFIT_EPOCH",
+    "STALE_AFTER",
+    "AgentCoordinator",
+    "CycleResult",
+    "cycle_messages",
+    "regime_anchor",
+    "regime_model_key",
+]
 
 #: A ``running`` cycle older than this is taken to be left by a dead process and is run again.
 STALE_AFTER = dt.timedelta(minutes=30)
 KIND = "agent"
-#: The stored regime model's name in the ``models`` table.
+#: The prefix of the stored regime models' names in the ``models`` table: ``regime:<anchor>:<key>``.
 REGIME_MODEL = "regime"
+#: The regime detector's parameters (over its defaults).
+REGIME_PARAMS: Mapping[str, Any] = {"random_state": 7}
+#: Day 0 of the regime model's refit grid: sessions are counted from here (see :func:`regime_anchor`).
+REFIT_EPOCH = pd.Timestamp("1990-01-02")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -89,6 +106,69 @@ def _utcnow() -> dt.datetime:
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value if value is None or value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+@dataclasses.dataclass
+class _Progress:
+    """What a run has decided so far: the messages in order and each agent's status, for :meth:`AgentCoordinator
+    ._fail` to record when a step fails."""
+
+    messages: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    status: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def with_skipped(self, exc: BaseException) -> dict[str, dict[str, Any]]:
+        """The statuses with every agent that did not run ``skipped``, its ``error`` saying why: ``"<agent>
+        failed"`` after an agent's error, else the failure of the cycle itself (the market data, the regime model,
+        the book)."""
+        failed = next((name for name, st in self.status.items() if st.get("outcome") == "error"), None)
+        reason = f"{failed} failed" if failed else f"the cycle failed before it ran: {type(exc).__name__}: {exc}"
+        skipped = {"outcome": "skipped", "duration_s": 0.0, "error": reason}
+        return {name: self.status.get(name, skipped) for name in AGENTS}
+
+
+def regime_anchor(business_date: Any, refit_days: int, exchange: str) -> pd.Timestamp:
+    """The refit grid's anchor of ``business_date``: the last session ``≤ business_date`` whose index, counting the
+    sessions of ``exchange`` from :data:`REFIT_EPOCH` (index 0), is a multiple of ``refit_days``.
+
+    A pure function of the date on a fixed grid: every date of a block of ``refit_days`` sessions gets the same
+    anchor, whatever was run before, so the regime model (fitted on the data up to the anchor) is the same
+    whichever order the dates are run in.
+    """
+    from ravenshire.data.calendar import sessions
+
+    if isinstance(refit_days, bool) or not isinstance(refit_days, int | np.integer) or refit_days < 1:
+        raise ConfigError(f"regime_refit_days must be a whole number of sessions >= 1, got {refit_days!r}")
+    date = pd.Timestamp(business_date).normalize()
+    days = sessions(REFIT_EPOCH, date, exchange)
+    if len(days) == 0:
+        raise ConfigError(f"{date.date()} is before the refit grid's epoch {REFIT_EPOCH.date()}")
+    position = len(days) - 1
+    return pd.Timestamp(days[position - position % int(refit_days)])
+
+
+def regime_model_key(config: Config, anchor: pd.Timestamp, training: pd.DataFrame) -> str:
+    """A SHA-256 hex digest of everything a regime model fitted at ``anchor`` depends on: the detector's parameters
+    (:data:`REGIME_PARAMS` over the detector's defaults), the exchange, ``[DATA] history_start``, the universe and
+    the training prices (symbols, dates and values). Two fits with the same key give the same model."""
+    from ravenshire.ml import RegimeDetector
+
+    detector = RegimeDetector(**REGIME_PARAMS)
+    params = {k: getattr(detector, k) for k in inspect.signature(RegimeDetector.__init__).parameters if k != "self"}
+    values = training.to_numpy(dtype="float64")
+    data = hashlib.sha256()
+    data.update(json.dumps([str(c) for c in training.columns]).encode())
+    data.update(pd.DatetimeIndex(training.index).as_unit("ns").asi8.astype("<i8").tobytes())
+    data.update(np.where(np.isnan(values), np.nan, values + 0.0).astype("<f8").tobytes())  # one NaN, no -0.0
+    spec = {
+        "model": "regime_detector",
+        "params": params,
+        "exchange": config.data.exchange,
+        "history_start": str(config.data.history_start),
+        "universe": sorted(config.data.universe),
+        "anchor": anchor.date().isoformat(),
+        "data": data.hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(to_jsonable(spec), sort_keys=True).encode()).hexdigest()
 
 
 def _config_hash(config: Config) -> str:
@@ -188,13 +268,14 @@ class AgentCoordinator:
             if newest is not None and newest > date:  # its orders were sized on a market that has moved on
                 return self._expire(cycle_id, newest)
         if row is None:
+            progress = _Progress()
             try:
-                self._decide(cycle_id, date, execution, attempt)
+                self._decide(cycle_id, date, execution, attempt, progress)
             except RavenshireError as exc:
-                self._fail(cycle_id, exc, attempt)
+                self._fail(cycle_id, exc, attempt, progress)
                 raise
             except Exception as exc:  # an agent's bug: recorded, then raised as an operational failure
-                self._fail(cycle_id, exc, attempt)
+                self._fail(cycle_id, exc, attempt, progress)
                 raise OperationalError(f"agent cycle {cycle_id} failed: {type(exc).__name__}: {exc}") from exc
         return self._send(cycle_id, execution, started)
 
@@ -279,14 +360,23 @@ class AgentCoordinator:
             row = dict(conn.execute(select(c).where(c.c.id == cycle_id)).mappings().one())
         return self._result(row, reused=True)
 
-    def _fail(self, cycle_id: str, exc: BaseException, attempt: int) -> None:
-        """Record a failure of this run (only while it still owns the claim)."""
+    def _fail(self, cycle_id: str, exc: BaseException, attempt: int, progress: _Progress | None = None) -> None:
+        """Record a failure of this run, only while it still owns the claim, in ONE transaction: the cycle is
+        ``failed``; the messages up to the failure replace any earlier attempt's; the agents that ran keep their
+        outcome, the one that failed is ``error`` and every agent after it is ``skipped`` (its ``error`` says why,
+        e.g. ``oracle failed``), so no agent shows a stale outcome of an earlier cycle as if it were this one's."""
+        now = self._now()
         c = s.cycles
         with write(self.engine) as conn:
-            conn.execute(
+            owned = conn.execute(
                 update(c).where(c.c.id == cycle_id, c.c.status == "running", c.c.attempts == attempt),
-                {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "finished_at": self._now()},
-            )
+                {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "finished_at": now},
+            ).rowcount
+            if owned != 1 or progress is None:
+                return
+            conn.execute(delete(s.agent_messages).where(s.agent_messages.c.cycle_id == cycle_id))
+            self._write_messages(conn, cycle_id, progress.messages, now)
+            self._write_status(conn, cycle_id, progress.with_skipped(exc), now)
 
     # ------------------------------------------------------------------ deciding
     def _market(self, date: pd.Timestamp, held: Mapping[str, float]) -> tuple[pd.DataFrame, pd.Series, str, bool]:
@@ -319,13 +409,17 @@ class AgentCoordinator:
         closes = pd.DataFrame(data["close"]).iloc[-1]
         return prices, closes, str(data.attrs.get("data_version")), bool(data.attrs.get("is_demo"))
 
-    def _decide(self, cycle_id: str, date: pd.Timestamp, execution: Any, attempt: int) -> None:
+    def _decide(
+        self, cycle_id: str, date: pd.Timestamp, execution: Any, attempt: int, progress: _Progress | None = None
+    ) -> None:
+        """Decide the cycle and store the decision; ``progress`` collects the messages and statuses as they come,
+        for :meth:`_fail` to record when a step fails."""
+        progress = progress if progress is not None else _Progress()
+        messages, status = progress.messages, progress.status
         positions = execution.positions()
         held = {str(k): float(v) for k, v in positions["quantity"].items()} if len(positions) else {}
         prices, closes, version, is_demo = self._market(date, held)
         agents = self.agents()
-        messages: list[dict[str, Any]] = []
-        status: dict[str, dict[str, Any]] = {}
 
         def message(sender: str, receiver: str, kind: str, payload: Any) -> None:
             messages.append({"sender": sender, "receiver": receiver, "type": kind, "payload": to_jsonable(payload)})
@@ -342,7 +436,6 @@ class AgentCoordinator:
                     "error": f"{type(exc).__name__}: {exc}",
                 }
                 message(name, "coordinator", "error", {"error": f"{type(exc).__name__}: {exc}"})
-                self._record_partial(cycle_id, messages, status, attempt)
                 raise
             status[name] = {
                 "outcome": _outcome(decision),
@@ -438,35 +531,48 @@ class AgentCoordinator:
                     upsert_statement(conn, s.models, ["name"], [*fitted, "fitted_at"]), {**fitted, "fitted_at": now}
                 )
 
+    def regime_anchor(self, business_date: Any) -> pd.Timestamp:
+        """The session whose data the regime model of ``business_date`` is fitted on (see :func:`regime_anchor`)."""
+        return regime_anchor(business_date, self.config.agents.regime_refit_days, self.config.data.exchange)
+
     def _regime(self, prices: pd.DataFrame, date: pd.Timestamp, version: str) -> tuple[dict[str, Any], dict | None]:
-        """The regime reading of ``date``: the stored model when it was fitted within ``[AGENTS]
-        regime_refit_days`` sessions before ``date``, else a model fitted now on the whole stored history up to
-        ``date`` (returned, to be stored with the decision). The reading is the model's causal (filtered) label of
-        the last day of the cycle's window."""
-        from ravenshire.data.calendar import sessions
+        """The regime reading of ``date`` and, when the model was fitted now, its row for the ``models`` table.
+
+        The model of ``date`` is a pure function of the date, the configuration and the stored data, never of the
+        cycles run before: it is fitted on the whole stored history of the universe from ``[DATA] history_start``
+        to the refit grid's anchor of ``date`` (:meth:`regime_anchor`: a model that has only seen calm years never
+        names a bear or a crisis). It is stored under a name keyed by the anchor and a hash of everything the fit
+        depends on (:func:`regime_model_key`: the detector's parameters, exchange, history start, universe and the
+        training prices themselves), so a stored model is reused only when it is the very model a fit would give;
+        any other fits a new one (returned, to be stored with the decision). The reading is the model's causal
+        (filtered) label of the last day of the cycle's window."""
+        from ravenshire.data import DataManager
         from ravenshire.ml import RegimeDetector
 
+        anchor = self.regime_anchor(date)
+        start = pd.Timestamp(self.config.data.history_start)
+        if anchor < start:
+            raise ConfigError(
+                f"the regime model of {date.date()} is fitted on the data up to {anchor.date()} (the refit grid's "
+                f"anchor, every {self.config.agents.regime_refit_days} sessions), which is before [DATA] "
+                f"history_start {start.date()}: move history_start earlier or run a later date"
+            )
+        history = DataManager(self.config, engine=self.engine).get_market_data(
+            start_date=start, end_date=anchor, fetch=False
+        )
+        training = pd.DataFrame(history["adj_close"])
+        key = regime_model_key(self.config, anchor, training)
+        name = f"{REGIME_MODEL}:{anchor:%Y%m%d}:{key[:40]}"
         m = s.models
         with read(self.engine) as conn:
-            row = conn.execute(select(m).where(m.c.name == REGIME_MODEL)).mappings().first()
-        detector, fitted = None, None
-        if row is not None and row["train_end"] is not None:
-            trained = pd.Timestamp(str(row["train_end"]))
-            age = len(sessions(trained, date, self.config.data.exchange)) - 1
-            if 0 <= age < self.config.agents.regime_refit_days:
-                detector = RegimeDetector.from_dict(json.loads(row["state"]))
-        if detector is None:
-            # Trained on the whole stored history up to the date (``[DATA] history_start`` on): a model that has
-            # only seen calm years never names a bear or a crisis. The reading itself uses the cycle's window.
-            from ravenshire.data import DataManager
-
-            history = DataManager(self.config, engine=self.engine).get_market_data(
-                start_date=self.config.data.history_start, end_date=date, fetch=False
-            )
-            training = pd.DataFrame(history["adj_close"])
-            detector = RegimeDetector(random_state=7).fit(training)
+            row = conn.execute(select(m.c.state).where(m.c.name == name)).first()
+        fitted = None
+        if row is not None:
+            detector = RegimeDetector.from_dict(json.loads(row.state))
+        else:
+            detector = RegimeDetector(**REGIME_PARAMS).fit(training)
             fitted = {
-                "name": REGIME_MODEL,
+                "name": name,
                 "kind": "regime_detector",
                 "state": json.dumps(to_jsonable(detector.to_dict())),
                 "train_start": date_key(training.index[0]),
@@ -478,7 +584,8 @@ class AgentCoordinator:
             "regime": latest["regime"],
             "probabilities": latest["probabilities"],
             "model": "gmm",
-            "trained_to": str(fitted["train_end"] if fitted else row["train_end"]),  # type: ignore[index]
+            "model_id": name,
+            "trained_to": str(date_key(training.index[-1])),
         }
         return reading, fitted
 
@@ -489,22 +596,6 @@ class AgentCoordinator:
         return {str(k): f"cluster {v}" for k, v in labels.items()} if isinstance(labels, Mapping) else None
 
     # ------------------------------------------------------------------ writing
-    def _record_partial(
-        self, cycle_id: str, messages: list[dict[str, Any]], status: Mapping[str, Any], attempt: int
-    ) -> None:
-        """The messages and statuses up to a failure, while this run still owns the claim."""
-        now = self._now()
-        c = s.cycles
-        with write(self.engine) as conn:
-            mine = conn.execute(
-                select(c.c.id).where(c.c.id == cycle_id, c.c.status == "running", c.c.attempts == attempt)
-            ).first()
-            if mine is None:
-                return
-            conn.execute(delete(s.agent_messages).where(s.agent_messages.c.cycle_id == cycle_id))
-            self._write_messages(conn, cycle_id, messages, now)
-            self._write_status(conn, cycle_id, status, now)
-
     @staticmethod
     def _write_messages(conn: Connection, cycle_id: str, messages: list[dict[str, Any]], now: dt.datetime) -> None:
         if messages:

@@ -11,7 +11,20 @@ the orders are priced at; default the last row of ``prices``).
 4. Limits: each weight is capped at ``max_position_weight`` and the total at ``max_leverage``; what the caps remove
    stays in cash (it is not spread over the others, which would raise their risk).
 5. Orders (when ``positions`` and ``cash`` are given): :class:`ravenshire.portfolio.Rebalancer` from the held
-   shares to the targets at the last closes — sells first, whole shares, never more cash than there is.
+   shares to the targets at the last closes — sells first, whole-share targets, never more cash than there is.
+   Holdings may be fractional (partial fills, fractional quantities) while the Rebalancer plans in whole shares,
+   so each holding is split into its whole shares (toward zero; within :data:`WHOLE_TOLERANCE` of a whole number
+   it is that number) and a residue under one share, and the plan is made exact with respect to what is held:
+
+   - an order that reduces a position (a sell of a long, a buy covering a short) lands exactly on its whole
+     target: it trades ``held − target`` shares, fractional when the holding is, so a sell to zero sells exactly
+     what is held (10.4 held → SELL 10.4), never a residue left or a share oversold;
+   - a position held only as a residue (0.4 shares) whose target is 0 is closed by an order of exactly that;
+   - buys that raise a position stay whole shares (the Rebalancer's convention); a residue of a symbol still
+     targeted stays held;
+   - the sizing equity counts the whole shares only (the residues, under one share each, are left out: the plan
+     never spends cash it does not have); ``expected_cost`` and ``turnover`` are of the final orders, turnover
+     over the equity with the residues.
 
 ``recommendation``: ``rebalance`` when there are orders, ``hold`` when the book is already at its targets (or no
 orders were planned), ``go_flat`` when no symbol is selected; ``confidence``: the Oracle's confidence times the
@@ -30,7 +43,10 @@ from ravenshire.agents.base import BaseAgent, Decision
 from ravenshire.config import AGENT_OPTIMIZERS, REGIME_NAMES
 from ravenshire.errors import ConfigError
 
-__all__ = ["StrategistAgent", "payload_of"]
+__all__ = ["WHOLE_TOLERANCE", "StrategistAgent", "payload_of"]
+
+#: A holding this close to a whole number of shares is that number (the ledger's tolerance).
+WHOLE_TOLERANCE = 1e-6
 
 
 def payload_of(value: Any, what: str) -> Mapping[str, Any]:
@@ -141,8 +157,9 @@ class StrategistAgent(BaseAgent):
         from ravenshire.portfolio.rebalance import Rebalancer
         from ravenshire.research.engine import Costs
 
-        held = {s: float(np.round(q)) for s, q in positions.items() if abs(q) > 1e-9}
-        symbols = sorted(set(held) | set(weights.index[weights > 0]))
+        exact = {str(s): float(q) for s, q in positions.items() if abs(float(q)) > WHOLE_TOLERANCE}
+        whole = {s: _whole_shares(q) for s, q in exact.items()}
+        symbols = sorted(set(exact) | set(weights.index[weights > 0]))
         closes = prices.iloc[-1] if last_prices is None else pd.Series(last_prices, dtype=float)
         missing = [s for s in symbols if not np.isfinite(closes.get(s, np.nan)) or closes.get(s, 0.0) <= 0]
         if missing:
@@ -156,20 +173,62 @@ class StrategistAgent(BaseAgent):
             min_trade_value=float(self.config["min_trade_value"]),
             max_weight=float(self.config["max_position_weight"]),
         )
-        plan = rebalancer.plan(pd.Series(held, dtype=float), weights, last, cash=cash)
+        plan = rebalancer.plan(pd.Series(whole, dtype=float), weights, last, cash=cash)
+        orders = [_exact_order(o, exact.get(o.symbol, 0.0)) for o in plan.orders]
+        ordered = {o["symbol"] for o in orders}
+        for sym in sorted(exact):  # a residue-only position whose target is 0: close exactly what is held
+            if whole[sym] == 0 and sym not in ordered and float(weights.get(sym, 0.0)) == 0.0:
+                orders.append(_residue_close(sym, exact[sym], float(last[sym])))
+        orders.sort(key=lambda o: (o["side"] == "BUY", -o["value"], o["symbol"]))  # sells first, as planned
+        traded = float(sum(o["value"] for o in orders))
+        equity = cash + sum(q * float(last[s]) for s, q in exact.items())
         return {
-            "orders": [
-                {
-                    "symbol": o.symbol,
-                    "side": o.side,
-                    "quantity": int(o.quantity),
-                    "price": float(o.price),
-                    "value": float(o.value),
-                    "reason": o.reason,
-                }
-                for o in plan.orders
-            ],
+            "orders": orders,
             "skipped": dict(plan.skipped),
-            "expected_cost": float(plan.expected_cost),
-            "turnover": float(plan.turnover),
+            "expected_cost": costs.proportional * traded + costs.fixed_per_trade * len(orders),
+            "turnover": traded / equity if equity > 0 else float(plan.turnover),
         }
+
+
+def _whole_shares(quantity: float) -> int:
+    """The whole shares of a holding: toward zero, or the nearest whole number within :data:`WHOLE_TOLERANCE`."""
+    nearest = round(quantity)
+    return int(nearest) if abs(quantity - nearest) <= WHOLE_TOLERANCE else int(np.trunc(quantity))
+
+
+def _shares(quantity: float) -> int | float:
+    """An order quantity: an int when whole (within :data:`WHOLE_TOLERANCE`), else the exact fraction."""
+    nearest = round(quantity)
+    return int(nearest) if abs(quantity - nearest) <= WHOLE_TOLERANCE else float(quantity)
+
+
+def _exact_order(order: Any, held: float) -> dict[str, Any]:
+    """A planned order as a payload, exact with respect to the holding ``held``: an order that reduces the position
+    trades ``held − target`` shares (all of it to zero), an order that raises it stays whole."""
+    target = float(order.target_shares)
+    quantity: float = float(order.quantity)
+    if order.side == "SELL" and 0.0 <= target < held:
+        quantity = held - target
+    elif order.side == "BUY" and held < target <= 0.0:
+        quantity = target - held
+    shares = _shares(quantity)
+    return {
+        "symbol": order.symbol,
+        "side": order.side,
+        "quantity": shares,
+        "price": float(order.price),
+        "value": float(shares * float(order.price)),
+        "reason": order.reason,
+    }
+
+
+def _residue_close(symbol: str, held: float, price: float) -> dict[str, Any]:
+    side = "SELL" if held > 0 else "BUY"
+    return {
+        "symbol": symbol,
+        "side": side,
+        "quantity": abs(held),
+        "price": price,
+        "value": abs(held) * price,
+        "reason": f"close the residue of {held:+g} shares: target weight 0",
+    }

@@ -469,7 +469,7 @@ agent_status = Table(
     Column("agent", String(32), primary_key=True),
     Column("last_cycle_id", String(64), ForeignKey("cycles.id")),
     Column("last_run_at", DateTime(timezone=True), nullable=False),
-    Column("outcome", String(16), nullable=False),  # ok | hold | veto | error
+    Column("outcome", String(16), nullable=False),  # ok | hold | veto | error | skipped (an agent before it failed)
     Column("recommendation", String(64)),
     Column("confidence", Float),
     Column("duration_s", Float, nullable=False),

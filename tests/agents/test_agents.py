@@ -161,3 +161,71 @@ def test_the_sovereign_holds_under_low_confidence_and_never_overrides_a_veto() -
     sells = {"payload": {"vetoes": book_veto, "approved_orders": approve["payload"]["approved_orders"]}}
     cut = sovereign.process({"oracle": strong, "analyst": strong, "strategist": strong, "sentinel": sells})
     assert cut.recommendation == "reduce_only" and [o["side"] for o in cut.payload["orders"]] == ["SELL"]
+
+
+def test_the_strategist_plans_exactly_what_is_held_when_holdings_are_fractional() -> None:
+    # Regression: held shares were rounded before planning, so 10.6 held was sold as 11 (an oversell), 0.4 held was
+    # never closed, and a partial sell of 500.7 left a fractional position off its whole target.
+    p = prices()
+    last = p.iloc[-1]
+    picks = analyst_picks(["S0", "S1", "S2", "S3"])
+    held = {"S0": 10.4, "S1": 500.7, "S4": 0.4, "S5": 10.6}
+    decision = StrategistAgent({"optimizer": "risk_parity", "max_position_weight": 0.3}).process(
+        {
+            "prices": p,
+            "analyst": picks,
+            "oracle": {"confidence": 0.9, "payload": {"regime": "bull"}},
+            "positions": held,
+            "cash": 50_000.0,
+            "last_prices": last.to_dict(),
+        }
+    )
+    orders = {o["symbol"]: o for o in decision.payload["orders"]}
+    assert orders["S5"]["side"] == "SELL" and orders["S5"]["quantity"] == 10.6  # all of it, not 11
+    assert orders["S4"]["side"] == "SELL" and orders["S4"]["quantity"] == 0.4  # the residue is closed too
+    assert orders["S1"]["side"] == "SELL"  # 500.7 shares are far above the 30 % cap: cut to a whole target
+    left = held["S1"] - orders["S1"]["quantity"]
+    assert left > 0 and left == pytest.approx(round(left), abs=1e-9)
+    for order in decision.payload["orders"]:
+        if order["side"] == "SELL":
+            assert order["quantity"] <= held[order["symbol"]] + 1e-12  # never more than is held
+        else:
+            assert isinstance(order["quantity"], int)  # buys stay in whole shares
+        assert order["value"] == pytest.approx(order["quantity"] * last[order["symbol"]])
+    assert [o["side"] for o in decision.payload["orders"]] == sorted(
+        (o["side"] for o in decision.payload["orders"]), key=lambda side: side == "BUY"
+    )  # sells first
+    whole = StrategistAgent().process(
+        {
+            "prices": p,
+            "analyst": analyst_picks(["S0"]),
+            "oracle": {"confidence": 0.9, "payload": {"regime": "bull"}},
+            "positions": {"S2": 12.0},
+            "cash": 10_000.0,
+        }
+    )
+    (close,) = [o for o in whole.payload["orders"] if o["symbol"] == "S2"]
+    assert close["quantity"] == 12 and isinstance(close["quantity"], int)  # whole holdings: whole orders as before
+
+
+def test_the_sovereign_counts_each_confidence_once() -> None:
+    # Regression: the Strategist's confidence (the Oracle's times the Analyst's) was averaged in again.
+    approve = {"payload": {"vetoes": [], "approved_orders": [{"symbol": "S0", "side": "BUY", "quantity": 5}]}}
+    oracle, analyst = {"confidence": 0.6}, {"confidence": 0.8}
+    sovereign = SovereignAgent({"decision_threshold": 0.5})
+    product = sovereign.process(
+        {"oracle": oracle, "analyst": analyst, "strategist": {"confidence": 0.48}, "sentinel": approve}
+    )
+    assert product.confidence == pytest.approx(0.7)  # (0.5 · 0.6 + 0.5 · 0.8) / (0.5 + 0.5)
+    other = sovereign.process(
+        {"oracle": oracle, "analyst": analyst, "strategist": {"confidence": 0.05}, "sentinel": approve}
+    )
+    assert other.confidence == product.confidence  # the Strategist's confidence is not a source of its own
+    weighted = SovereignAgent({"weights": {"oracle": 3.0, "analyst": 1.0}}).process(
+        {"oracle": oracle, "analyst": analyst, "strategist": {"confidence": 0.48}, "sentinel": approve}
+    )
+    assert weighted.confidence == pytest.approx(0.65)
+    with pytest.raises(ConfigError, match="strategist is not a source of its own"):
+        SovereignAgent({"weights": {"oracle": 0.4, "analyst": 0.4, "strategist": 0.2}})
+    with pytest.raises(ConfigError, match="positive sum"):
+        SovereignAgent({"weights": {"oracle": 0.0, "analyst": 0.0}})

@@ -4,9 +4,12 @@ orders; a failing agent is recorded."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
+from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, select, update
 
@@ -145,17 +148,121 @@ def test_the_cycle_command(cycle_config: Config) -> None:
 
 
 def test_the_regime_model_is_stored_and_reused_until_its_refit(cycle_config: Config) -> None:
-    coordinator = AgentCoordinator(cycle_config)
+    coordinator = AgentCoordinator(cycle_config)  # [AGENTS] regime_refit_days = 21
+    anchor = coordinator.regime_anchor(DATE)
+    assert coordinator.regime_anchor("2024-06-27") == anchor == pd.Timestamp("2024-06-06")
+    assert coordinator.regime_anchor("2024-06-05") < anchor
     coordinator.run_cycle("2024-06-27")
     with read(coordinator.engine) as conn:
         first = conn.execute(select(s.models)).mappings().one()
-    assert first["train_end"] == 20240627 and first["train_start"] == 20210601  # the whole stored history
-    coordinator.run_cycle(DATE)  # one session later: the stored model is used, not refitted
+    assert first["train_end"] == 20240606 and first["train_start"] == 20210601  # the history up to the anchor
+    assert first["name"].startswith("regime:20240606:")
+    coordinator.run_cycle(DATE)  # the same block of the refit grid: the stored model is used, not refitted
     with read(coordinator.engine) as conn:
         again = conn.execute(select(s.models)).mappings().one()
         readings = conn.execute(select(s.regime_readings.c.date)).scalars().all()
-    assert again["train_end"] == 20240627 and again["state"] == first["state"]
+    assert again["name"] == first["name"] and again["state"] == first["state"]
+    assert again["fitted_at"] == first["fitted_at"]
     assert sorted(readings) == [20240627, 20240628]
+    coordinator.run_cycle("2024-06-05")  # the block before: its own model, fitted on the data to its anchor
+    with read(coordinator.engine) as conn:
+        names = conn.execute(select(s.models.c.name, s.models.c.train_end)).all()
+    assert len(names) == 2 and min(end for _, end in names) < 20240606
+
+
+def test_the_grid_anchor_is_a_pure_function_of_the_date() -> None:
+    from ravenshire.agents.coordinator import regime_anchor
+    from ravenshire.data.calendar import sessions
+
+    days = sessions("2024-01-02", "2024-12-31", "XNYS")
+    anchors = [regime_anchor(d, 21, "XNYS") for d in days]
+    assert all(a <= d for a, d in zip(anchors, days, strict=True))
+    blocks = sorted(set(anchors))
+    assert all(len(sessions(a, b, "XNYS")) - 1 == 21 for a, b in itertools.pairwise(blocks))
+    assert all(regime_anchor(a, 21, "XNYS") == a for a in blocks)  # an anchor is its own anchor
+    assert regime_anchor("2024-06-28", 1, "XNYS") == pd.Timestamp("2024-06-28")
+
+
+def test_the_decisions_do_not_depend_on_the_order_the_dates_are_run_in(
+    make_config: Callable[..., Config], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: the regime model was refitted every regime_refit_days sessions after whichever cycle fitted it
+    # last, and reused under one name, so the model (and so the decision) of a date depended on the dates run
+    # before it. No order is sent, so the book stays empty and only the run order differs between the stores.
+    monkeypatch.setattr(ExecutionManager, "execute_trades", lambda self, orders: [])
+    dates = ["2024-06-05", "2024-06-27", DATE]
+    outcomes = []
+    for name, order in (("ascending", dates), ("descending", dates[::-1])):
+        config = make_config(
+            f"[DATA]\nsource = synthetic\nuniverse = {UNIVERSE}\nhistory_start = 2021-06-01\nsynthetic_seed = 5\n"
+            "[RISK]\nmax_position_weight = 0.3\nvar_limit = 0.05\n"
+            "[AGENTS]\nmin_confidence = 0.5\ndecision_threshold = 0.3\nlookback_days = 504\n",
+            RAVENSHIRE_STORE_URL=f"sqlite:///{tmp_path / f'{name}.db'}",
+        )
+        DataManager(config, engine=init_db(config.store_url), now=NOW).get_market_data()
+        coordinator = AgentCoordinator(config)
+        for date in order:
+            coordinator.run_cycle(date)
+        with read(coordinator.engine) as conn:
+            summaries = {r.id: json.loads(r.summary) for r in conn.execute(select(s.cycles.c.id, s.cycles.c.summary))}
+            readings = {
+                r.date: (r.regime, json.loads(r.probabilities)) for r in conn.execute(select(s.regime_readings))
+            }
+            models = sorted(conn.execute(select(s.models.c.name, s.models.c.state)).all())
+        decisions = {
+            cycle: [(m.sender, m.payload["recommendation"], m.payload["confidence"], m.payload["payload"])
+                    for m in cycle_messages(coordinator.engine, cycle).itertuples() if m.type == "decision"]
+            for cycle in summaries
+        }  # fmt: skip
+        outcomes.append((summaries, readings, models, decisions))
+    (summaries, readings, models, decisions), other = outcomes
+    assert len(summaries) == 3 and any(summary["orders"] for summary in summaries.values())
+    assert summaries == other[0]  # recommendation, confidence, regime, vetoes and orders of every date
+    assert readings == other[1]
+    assert models == other[2]  # the same models, under the same keys
+    assert decisions == other[3]
+
+
+def test_the_agents_after_a_failed_one_are_skipped(cycle_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression: after the Oracle failed, the other agents kept the outcome of the previous cycle ("ok").
+    from ravenshire.agents.oracle import OracleAgent
+
+    coordinator = AgentCoordinator(cycle_config)
+    coordinator.run_cycle("2024-06-27")
+
+    def broken(self, inputs):
+        raise RuntimeError("no reading")
+
+    monkeypatch.setattr(OracleAgent, "_decide", broken)
+    with pytest.raises(OperationalError, match="no reading"):
+        coordinator.run_cycle(DATE)
+
+    def stored() -> tuple[dict, dict]:
+        with read(coordinator.engine) as conn:
+            cycle = conn.execute(select(s.cycles).where(s.cycles.c.id == f"agent-{DATE}")).mappings().one()
+            rows = {r.agent: r for r in conn.execute(select(s.agent_status))}
+        return dict(cycle), rows
+
+    cycle, status = stored()
+    assert cycle["status"] == "failed"
+    assert status["oracle"].outcome == "error" and "no reading" in status["oracle"].error
+    for agent in AGENTS[1:]:
+        assert (status[agent].outcome, status[agent].error) == ("skipped", "oracle failed")
+        assert status[agent].recommendation is None and status[agent].confidence is None
+    assert {r.last_cycle_id for r in status.values()} == {f"agent-{DATE}"}
+    assert {r.last_run_at for r in status.values()} == {cycle["finished_at"]}  # written with the failure
+    monkeypatch.undo()
+
+    def no_model(self, prices, date, version):
+        raise RuntimeError("the regime model cannot be fitted")
+
+    monkeypatch.setattr(AgentCoordinator, "_regime", no_model)  # before any agent runs: all five are skipped
+    with pytest.raises(OperationalError, match="cannot be fitted"):
+        coordinator.run_cycle(DATE)
+    cycle, status = stored()
+    assert cycle["status"] == "failed" and cycle["attempts"] == 2
+    assert {r.outcome for r in status.values()} == {"skipped"}
+    assert all("cannot be fitted" in r.error for r in status.values())
 
 
 def test_a_run_that_lost_its_claim_writes_nothing(cycle_config: Config) -> None:
