@@ -7,8 +7,10 @@ import streamlit as st
 from ravenshire.data import FetchSummary, queries
 from ravenshire.data.validation import RULES
 from ravenshire.ui import cached_query, flash, get_config, get_manager, require_frame, run_action, show_flashes
+from ravenshire.ui.auth import audit, can_operate
 
 require_frame("pages/data.py")  # first: only inside app.py's frame
+VIEWER = not can_operate()  # viewers read; fetching, importing and versioning are for operators
 
 coverage = cached_query(queries.coverage)
 totals = cached_query(queries.store_totals)
@@ -172,9 +174,12 @@ with tab_val:
                 )
         with st.expander("What each rule checks"):
             st.table(pd.DataFrame({"rule": list(RULES), "checks": list(RULES.values())}).set_index("rule"))
-    validate = st.button("Validate stored data now", help="Run every rule over the stored bars of the universe")
-    checked = run_action("Validating stored bars…", manager.validate_stored) if validate else None
+    validate = st.button(
+        "Validate stored data now", help="Run every rule over the stored bars of the universe", disabled=VIEWER
+    )
+    checked = run_action("Validating stored bars…", manager.validate_stored) if validate and not VIEWER else None
     if checked is not None:
+        audit("data_validate", outcome="ok", detail={"status": checked[0].status})
         outcome(checked[0])
         refresh()
 
@@ -202,7 +207,7 @@ with tab_ver:
         start = d1.date_input("From", value=config.data.history_start)
         end = d2.date_input("To", value=head["last_date"] or pd.Timestamp.today())
         label = st.text_input("Label (optional)", max_chars=200)
-        if st.form_submit_button("Create version"):
+        if st.form_submit_button("Create version", disabled=VIEWER) and not VIEWER:
             if not symbols:
                 st.error("Pick at least one symbol.")
             elif start > end:
@@ -215,6 +220,7 @@ with tab_ver:
                     ),
                 )
                 if data is not None:
+                    audit("data_version", target=data.attrs["data_version"][:12], detail={"symbols": len(symbols)})
                     flash("success", f"Version {data.attrs['data_version'][:12]} ({len(symbols)} symbols).")
                     refresh()
 
@@ -229,7 +235,7 @@ with tab_fetch:
         f_start = f1.date_input("From", value=config.data.history_start, key="fetch_start")
         f_end = f2.date_input("To", value=pd.Timestamp.today(), key="fetch_end")
         refetch = st.checkbox("Fetch the whole range again", help="Re-download even sessions already stored")
-        if st.form_submit_button("Fetch", type="primary"):
+        if st.form_submit_button("Fetch", type="primary", disabled=VIEWER) and not VIEWER:
             wanted = fetch_symbols + [x for x in extra.replace(";", ",").split(",") if x.strip()]
             if not wanted:
                 st.error("Pick or type at least one symbol.")
@@ -237,6 +243,7 @@ with tab_fetch:
                 st.error(f"'From' ({f_start}) is after 'To' ({f_end}).")
             else:
                 done = run_action("Fetching…", lambda: manager.fetch(wanted, f_start, f_end, refresh=refetch))
+                audit("data_fetch", target=",".join(wanted)[:128], outcome="ok" if done is not None else "failed")
                 if done is not None:
                     if not done:
                         flash("info", "Nothing to fetch: every session in range is already stored.")
@@ -250,7 +257,7 @@ with tab_fetch:
         layout = st.radio("Layout", ["auto", "long", "wide"], horizontal=True)
         one_symbol = st.text_input("Symbol (for a one-symbol file without a symbol column)")
         mapping = st.text_input("Column mapping (optional)", placeholder="Px_Last=close, Ticker=symbol")
-        if st.form_submit_button("Import"):
+        if st.form_submit_button("Import", disabled=VIEWER) and not VIEWER:
             pairs = [p.strip() for p in mapping.split(",") if p.strip()]
             bad = [p for p in pairs if p.count("=") != 1 or not all(x.strip() for x in p.split("="))]
             if upload is None:
@@ -269,6 +276,7 @@ with tab_fetch:
                         column_map=column_map,
                     ),
                 )
+                audit("data_import", target=upload.name[:128], outcome="ok" if summary is not None else "failed")
                 if summary is not None:
                     outcome(summary, f"import of {upload.name}")
                     refresh()

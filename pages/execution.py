@@ -25,6 +25,7 @@ from ravenshire.ui import (
     run_action,
     show_flashes,
 )
+from ravenshire.ui.auth import audit, auth_enabled, can_operate, current_user
 
 require_frame("pages/execution.py")  # first: only inside app.py's frame
 
@@ -232,9 +233,13 @@ tab_trade, tab_orders, tab_pos, tab_ledger, tab_kill = st.tabs(
 
 switch = run_action("Reading the kill switch…", read_kill_switch)
 halted = switch is not None and switch.active
+VIEWER = not can_operate()  # viewers read; orders, cancels and the kill switch are for operators
+locked = halted or VIEWER
 halt_message = switch.message if switch is not None else ""
 
 with tab_trade:
+    if VIEWER:
+        st.info("You are signed in as a viewer: orders are for operators.", icon=":material/visibility:")
     if halted:
         st.error(
             f"Order entry is disabled: {halt_message}. Clear the kill switch (tab **Kill switch**) to trade again.",
@@ -253,21 +258,21 @@ with tab_trade:
     with st.form(f"order_{cid}"):
         st.markdown("**Manual paper order**")
         c1, c2 = st.columns(2)
-        symbol = c1.selectbox("Symbol", list(config.data.universe), disabled=halted)
-        side = c2.radio("Side", ["BUY", "SELL"], horizontal=True, disabled=halted)
+        symbol = c1.selectbox("Symbol", list(config.data.universe), disabled=locked)
+        side = c2.radio("Side", ["BUY", "SELL"], horizontal=True, disabled=locked)
         c3, c4, c5 = st.columns(3)
         with c3:
             quantity = st.number_input("Quantity [shares]", value=None, step=1.0, placeholder="e.g. 100",
-                                       disabled=halted)  # fmt: skip
+                                       disabled=locked)  # fmt: skip
             quantity_note = st.empty()
-        order_type = c4.radio("Order type", ["market", "limit"], horizontal=True, disabled=halted)
+        order_type = c4.radio("Order type", ["market", "limit"], horizontal=True, disabled=locked)
         with c5:
             limit = st.number_input("Limit price", value=None, step=0.01, format="%.2f",
-                                    placeholder="limit orders only", disabled=halted)  # fmt: skip
+                                    placeholder="limit orders only", disabled=locked)  # fmt: skip
             limit_note = st.empty()
         st.caption(f"Order id `{cid}` — sending it twice creates one order.")
-        send = st.form_submit_button("Send paper order", type="primary", disabled=halted)
-    if send and not halted:
+        send = st.form_submit_button("Send paper order", type="primary", disabled=locked)
+    if send and not locked:
         problems = order_problems(quantity, order_type, limit)
         if "quantity" in problems:
             quantity_note.error(problems["quantity"])
@@ -282,6 +287,13 @@ with tab_trade:
                     symbol, side, shares, price=price, order_type=order_type, client_order_id=cid
                 ),
             )
+            audit(
+                "order",
+                target=f"{side} {shares:g} {symbol}",
+                outcome="failed" if sent is None else ("refused" if str(sent.status) == "rejected" else "ok"),
+                detail={"client_order_id": cid, "order_id": getattr(sent, "id", None),
+                        "status": str(getattr(sent, "status", "unknown")), "error": error},
+            )  # fmt: skip
             if sent is not None:  # a confirmed outcome (filled, working, rejected …): the next order is a new one
                 st.session_state[CID_KEY] = new_client_id()
                 st.session_state[OUTCOME_KEY] = outcome(sent)
@@ -338,9 +350,11 @@ with tab_orders:
             c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
             ids = [int(i) for i in working["id"]]
             to_cancel = c1.selectbox("Working order", ids, format_func=lambda i: labels.get(i, str(i)))
-            if c2.button("Cancel order") and to_cancel is not None:
+            if c2.button("Cancel order", disabled=VIEWER) and to_cancel is not None and not VIEWER:
                 order_id = int(to_cancel)  # an int: cancel_order reads anything else as a client order id
                 done, error = attempt("Cancelling…", lambda: manager.cancel_order(order_id))
+                audit("order_cancel", target=str(order_id), outcome="ok" if done is not None else "failed",
+                      detail={"error": error})  # fmt: skip
                 if done is not None:
                     flash("success", f"Order #{done.id} cancelled ({done.filled_quantity:g} had filled).")
                 else:
@@ -441,12 +455,21 @@ with tab_kill:
         action, button, example = "Set the kill switch — halt trading", "Halt trading", "e.g. broker outage"
     with st.form(f"kill_switch_{'clear' if halted else 'set'}"):
         st.markdown(f"**{action}**")
-        actor = st.text_input("Your name", value=st.session_state.get(NAME_KEY, ""), max_chars=64)
+        user = current_user()
+        signed_in = auth_enabled() and user is not None
+        actor = st.text_input(
+            "Your name",
+            value=user.name if signed_in and user is not None else st.session_state.get(NAME_KEY, ""),
+            max_chars=64,
+            disabled=signed_in or VIEWER,  # signed in: the change is recorded under the login's name
+        )
         actor_note = st.empty()
         reason = st.text_area("Reason", placeholder=example, max_chars=2000, height=80)
         reason_note = st.empty()
-        go = st.form_submit_button(button, type="primary")
-    if go:
+        go = st.form_submit_button(button, type="primary", disabled=VIEWER)
+    if VIEWER:
+        st.caption("Viewers cannot change the kill switch: sign in as an operator.")
+    if go and not VIEWER:
         problems = text_problems(name=actor, reason=reason)
         if "name" in problems:
             actor_note.error(problems["name"])
@@ -456,6 +479,12 @@ with tab_kill:
             st.session_state[NAME_KEY] = actor.strip()
             change = manager.clear_kill_switch if halted else manager.set_kill_switch
             state, error = attempt("Recording…", lambda: change(actor=actor, reason=reason))
+            audit(
+                "kill_switch_off" if halted else "kill_switch_on",
+                target=config.execution.account_id,
+                outcome="ok" if state is not None else "failed",
+                detail={"reason": reason, "error": error},
+            )
             if state is None:
                 flash("error", f"The kill switch was not changed: {error}")
             elif state.active:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from tests.conftest import write_ini
 
@@ -30,3 +31,16 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     yield env
     st.cache_resource.clear()
     st.cache_data.clear()
+
+
+@pytest.fixture
+def navigation_v2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run pages inside app.py's frame, as the server does once st.navigation has run in the process (see
+    tests/ui/test_execution_page.py for why AppTest needs this)."""
+    init = PagesManager.__init__
+
+    def v2(self: PagesManager, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", v2)

@@ -9,10 +9,11 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import PROJECT
 
 APP = str(PROJECT / "app.py")
+pytestmark = pytest.mark.usefixtures("navigation_v2")
 
 
 def _run(at: AppTest | None = None) -> AppTest:
-    at = at or AppTest.from_file(APP, default_timeout=120)
+    at = at or AppTest.from_file(APP, default_timeout=120).switch_page("pages/data.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
