@@ -338,9 +338,7 @@ class ScheduleConfig:
     agent_cycle: dt.time = _setting(dt.time(9, 30), "agent cycle time")
     monitoring_cycle: dt.time = _setting(dt.time(17, 0), "monitoring cycle time")
     timezone: str = _setting("UTC", "IANA time zone of the times above", check=_timezone)
-    days: str = _setting(
-        "mon-fri", "days of the week the cycles fire (cron day_of_week: mon-fri, mon,wed,fri, mon-sun)", check=_weekdays
-    )
+    days: str = _setting("mon-fri", "days of the week the cycles fire", check=_weekdays)
     misfire_grace: int = _setting(
         21600, "seconds a cycle missed by a busy or paused process may still run late", minimum=1, maximum=7 * 86400
     )
