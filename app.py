@@ -15,6 +15,7 @@ from ravenshire.ui import (
     live_panel,
     mark_frame,
 )
+from ravenshire.ui.auth import auth_enabled, login_gate, logout
 
 st.set_page_config(page_title="Ravenshire", page_icon=":material/monitoring:", layout="wide")
 deep_link = mark_frame()  # a page opened by URL before the frame was up (see ravenshire.ui.require_frame)
@@ -24,11 +25,15 @@ try:
 except RavenshireError as exc:
     st.error(f"Ravenshire cannot start: {exc}")
     st.stop()
+user = login_gate(deep_link)  # with login on: the form until signed in (every page runs inside this frame)
 
 PAGES = [
+    ("pages/command.py", "Command center", ":material/dashboard:"),
     ("pages/data.py", "Data", ":material/database:"),
     ("pages/execution.py", "Execution", ":material/swap_horiz:"),
     ("pages/drift.py", "Drift", ":material/troubleshoot:"),
+    ("pages/clusters.py", "Clusters", ":material/scatter_plot:"),
+    ("pages/stream.py", "Neural stream", ":material/forum:"),
 ]
 opening = deep_link if deep_link in {path for path, _, _ in PAGES} else PAGES[0][0]
 pages = [st.Page(path, title=title, icon=icon, default=path == opening) for path, title, icon in PAGES]
@@ -40,6 +45,11 @@ with st.sidebar:
     if config.is_demo:
         st.markdown(":orange-badge[:material/science: DEMO DATA]")
     st.caption(f"Store: `{config.to_dict()['STORE']['url']}`")
+    if auth_enabled():
+        st.caption(f":material/person: {user.name} · {user.role}")
+        if st.button("Sign out", key="_ravenshire_sign_out"):
+            logout()
+            st.rerun()
 
 live_panel(kill_switch_banner)
 demo_banner(config.is_demo)

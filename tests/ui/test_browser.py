@@ -14,7 +14,9 @@ pytestmark = pytest.mark.slow
 def test_data_page_in_a_browser_bootstraps_demo_data_and_imports_a_file(app_env, tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     with app_server(app_env, log) as url, chromium_page() as page:
-        page.goto(url)
+        page.goto(url)  # the landing page is the Command center: go to Data by the sidebar's navigation
+        wait_for_app(page)
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Data").click()
         wait_for_app(page)
         page.get_by_text("Universe and coverage").wait_for(timeout=60_000)
         page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
@@ -57,3 +59,53 @@ def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_frame(app_env, 
         body = page.inner_text("body")
         assert "deep link check" in body and "Traceback" not in body
         page.screenshot(path=str(tmp_path / "deep-link.png"), full_page=True)
+
+
+def test_the_agent_pages_in_a_browser_and_the_3d_clusters_are_drawn(app_env, tmp_path: Path) -> None:
+    """Command center (the landing page), Clusters (a pydeck OrbitView: its WebGL canvas must hold the clusters'
+    points) and Neural stream, against a store seeded by real agent cycles."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from tests.ui.test_command_page import LAST, seed_stores, use_store
+
+    use_store(app_env, seed_stores(tmp_path / "seed")["cycles"])
+
+    def cluster_pixels(png: bytes) -> dict[str, int]:
+        """How many coloured pixels the screenshot has, by dominant channel: the clusters' points are blue, orange
+        and green (pages/clusters.py's first colours); the background, axes and labels are grey."""
+        pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+        coloured = pixels[(pixels.max(axis=2) - pixels.min(axis=2)) > 60]
+        return {name: int((coloured.argmax(axis=1) == k).sum()) for k, name in enumerate(["red", "green", "blue"])}
+
+    log = tmp_path / "app.log"
+    with app_server(app_env, log) as url, chromium_page() as page:
+        page.goto(url)
+        wait_for_app(page)
+        page.get_by_role("heading", name="Command center").wait_for(timeout=60_000)
+        page.get_by_text("Latest Sovereign decision").wait_for(timeout=60_000)
+        wait_for_app(page)
+        body = page.inner_text("body")
+        assert "Traceback" not in body and "DEMO DATA" in body
+        assert f"agent-{LAST}" in body and "Market regime" in body
+        page.screenshot(path=str(tmp_path / "command-center.png"), full_page=True)
+
+        page.goto(f"{url}/clusters")
+        wait_for_app(page)
+        chart = page.locator('[data-testid="stDeckGlJsonChart"]')
+        chart.locator("canvas").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(3000)  # deck.gl draws on the next animation frames
+        drawn = cluster_pixels(chart.screenshot(path=str(tmp_path / "clusters-3d.png")))
+        assert sum(n > 100 for n in drawn.values()) >= 2, drawn  # points of at least two clusters are drawn
+        assert "Traceback" not in page.inner_text("body")
+        page.screenshot(path=str(tmp_path / "clusters.png"), full_page=True)
+
+        page.goto(f"{url}/stream")
+        wait_for_app(page)
+        page.get_by_text("Sovereign → Execution").first.wait_for(timeout=60_000)
+        body = page.inner_text("body")
+        assert "Traceback" not in body and "overall confidence" in body
+        page.screenshot(path=str(tmp_path / "neural-stream.png"), full_page=True)
+    assert "Traceback" not in log.read_text()
