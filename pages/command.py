@@ -5,7 +5,6 @@ Read only: the agents' work through :mod:`ravenshire.agents.queries`, the book t
 queries (as on the Execution page). The live panels redraw themselves every ``[UI] refresh_seconds``.
 """
 
-import datetime as dt
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -16,7 +15,9 @@ import streamlit as st
 
 from ravenshire.agents import queries as agent_queries
 from ravenshire.agents.base import AGENTS
+from ravenshire.orchestration import Heartbeat, scheduler_heartbeat
 from ravenshire.ui import (
+    attempt,
     cached_query,
     execution_query,
     get_config,
@@ -316,40 +317,58 @@ def decision_panel() -> None:
     st.caption("Every message of the cycle is on the **Neural stream** page.")
 
 
-def show_heartbeat(beat: Any) -> None:
-    """Whatever the scheduler's heartbeat is (an object with ``to_dict``, a mapping, a frame), as a table."""
+def show_heartbeat(beat: Heartbeat | None) -> None:
+    """Alive or down, since when, and the next runs of the scheduled cycles."""
     if beat is None:
-        st.info("No scheduler heartbeat stored: start the scheduler with `python scheduler.py`.")
+        st.info(
+            "No scheduler has run on this store: start it with `python scheduler.py` (it runs the daily cycles "
+            "and the job queue).",
+            icon=":material/schedule:",
+        )
         return
-    if hasattr(beat, "to_dict") and not isinstance(beat, pd.DataFrame | pd.Series):
-        beat = beat.to_dict()
-    if isinstance(beat, pd.DataFrame):
-        st.dataframe(beat, hide_index=True, width="stretch")
-    elif isinstance(beat, Mapping):
-        shown = {k: (v.isoformat() if isinstance(v, dt.datetime | dt.date) else v) for k, v in beat.items()}
+    c1, c2, c3 = st.columns(3)
+    if beat.alive:
+        c1.markdown(":green-badge[:material/favorite: ALIVE]")
+    else:
+        c1.markdown(":red-badge[:material/heart_broken: DOWN]")
+    c1.caption(f"{beat.status} · pid {beat.pid} on {beat.host}")
+    c2.metric("Last heartbeat", f"{beat.age_s:,.0f} s ago")
+    c3.metric("Running since", f"{beat.started_at:%Y-%m-%d %H:%M} UTC")
+    if not beat.alive:
+        stopped = f" It stopped at {beat.stopped_at:%Y-%m-%d %H:%M} UTC." if beat.stopped_at else ""
+        st.warning(
+            f"The scheduler is not running.{stopped} Scheduled cycles and queued jobs wait until "
+            "`python scheduler.py` runs again; missed cycles are caught up at its start."
+        )
+    if beat.message:
+        st.caption(beat.message)
+    nxt = [e for e in beat.schedule if e.get("next_run")]
+    if nxt:
+        frame = pd.DataFrame(nxt)[["id", "next_run"]]
+        frame["next_run"] = pd.to_datetime(frame["next_run"], utc=True)
         st.dataframe(
-            pd.DataFrame({"field": list(shown), "value": [str(v) for v in shown.values()]}),
+            frame.rename(columns={"id": "job", "next_run": "next run (UTC)"}),
             hide_index=True,
             width="stretch",
+            column_config={"next run (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")},
         )
-    else:
-        st.write(beat)
 
 
 def scheduler_section() -> None:
-    """The scheduler's heartbeat, when this version of the orchestration layer has one."""
+    """The scheduler's heartbeat (the UI never runs a scheduler: it reads the row the scheduler writes)."""
     st.subheader("Scheduler")
-    try:
-        from ravenshire.orchestration import scheduler_heartbeat
-    except ImportError:
-        st.info("Scheduler status not available in this version.", icon=":material/schedule:")
-        return
     config = get_config()
 
     def panel() -> None:
         engine = get_engine(config.store_url, config.store.busy_timeout_ms)
-        beat = run_action("Reading the scheduler's heartbeat…", lambda: scheduler_heartbeat(engine))
-        show_heartbeat(beat)
+        beat, error = attempt(
+            "Reading the scheduler's heartbeat…",
+            lambda: scheduler_heartbeat(engine, config.schedule.heartbeat_seconds),
+        )
+        if error is None:
+            show_heartbeat(beat)
+        else:
+            st.error(f"The scheduler's state could not be read: {error}")
 
     live_panel(panel)
 

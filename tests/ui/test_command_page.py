@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import sys
-import types
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -125,11 +122,6 @@ def _texts(elements: object) -> list[str]:
     return [e.value for e in elements]  # type: ignore[attr-defined]
 
 
-def _no_orchestration(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As in a version without the orchestration layer: importing it fails."""
-    monkeypatch.setitem(sys.modules, "ravenshire.orchestration", None)
-
-
 def test_command_center_is_the_landing_page_and_deep_links_still_open_their_page(app_env) -> None:
     at = run_page(PAGE, AppTest.from_file(APP, default_timeout=120))
     assert _texts(at.title) == ["Command center"]
@@ -141,8 +133,7 @@ def test_command_center_is_the_landing_page_and_deep_links_still_open_their_page
         assert _texts(at.title) == [title]
 
 
-def test_an_empty_store_says_how_to_run_a_cycle(app_env, monkeypatch: pytest.MonkeyPatch) -> None:
-    _no_orchestration(monkeypatch)
+def test_an_empty_store_says_how_to_run_a_cycle(app_env) -> None:
     at = run_page(PAGE)
     infos = _texts(at.info)
     assert any("No agent cycle has run yet" in i and "python -m ravenshire cycle" in i and "python scheduler.py" in i
@@ -150,7 +141,7 @@ def test_an_empty_store_says_how_to_run_a_cycle(app_env, monkeypatch: pytest.Mon
     assert any("No Sovereign decision stored yet" in i for i in infos)
     assert any("No regime reading yet" in i for i in infos)
     assert any("No daily snapshot yet" in i and "python -m ravenshire mark" in i for i in infos)
-    assert any("Scheduler status not available in this version" in i for i in infos)
+    assert any("No scheduler has run on this store" in i and "python scheduler.py" in i for i in infos)
     assert any("DEMO DATA" in w for w in _texts(at.warning))  # the frame's banner
     assert _metric(at, "Positions") == "0"
     assert any("Off — trading is on" in s for s in _texts(at.success))
@@ -221,23 +212,18 @@ def test_a_failed_cycle_and_the_kill_switch_are_said_plainly(with_data, monkeypa
     assert any("No Sovereign decision stored yet" in i for i in _texts(at.info))
 
 
-def test_the_scheduler_heartbeat_when_the_orchestration_layer_has_one(app_env, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[object] = []
+def test_the_scheduler_heartbeat_alive_then_down(app_env) -> None:
+    from ravenshire.orchestration import SchedulerService
 
-    def heartbeat(engine: object) -> dict[str, object]:
-        calls.append(engine)
-        return {"state": "running", "host": "ops-1", "last_beat": "2024-06-28T09:30:05+00:00"}
-
-    fake = types.ModuleType("ravenshire.orchestration")
-    fake.scheduler_heartbeat = heartbeat  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ravenshire.orchestration", fake)
+    config = load_config()
+    service = SchedulerService(config, init_db(config.store_url))
+    service.acquire()  # what python scheduler.py writes at start
     at = run_page(PAGE)
-    table = next(d.value for d in at.dataframe if list(d.value.columns) == ["field", "value"])
-    assert dict(zip(table["field"], table["value"], strict=True))["state"] == "running"
-    assert calls and hasattr(calls[0], "dialect")  # it was given the store's engine
-    assert not any("not available in this version" in i for i in _texts(at.info))
-
-    silent: Callable[[object], None] = lambda engine: None  # noqa: E731
-    fake.scheduler_heartbeat = silent  # type: ignore[attr-defined]
+    assert any("ALIVE" in m for m in _texts(at.markdown))
+    table = next(d.value for d in at.dataframe if "next run (UTC)" in d.value.columns)
+    assert set(table["job"]) == {"data_cycle", "agent_cycle", "monitoring_cycle"}
+    assert not any("The scheduler is not running" in w for w in _texts(at.warning))
+    service.beat("stopped", "stopped cleanly")
     at = run_page(PAGE)
-    assert any("No scheduler heartbeat stored" in i and "python scheduler.py" in i for i in _texts(at.info))
+    assert any("DOWN" in m for m in _texts(at.markdown))
+    assert any("The scheduler is not running" in w and "caught up" in w for w in _texts(at.warning))
