@@ -166,6 +166,9 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     spec = get_strategy(args.strategy)
     params = check_parameters(spec, _parse_params(args.param or []))
     costs = _costs(args)
+    if args.queue:
+        return _queue("backtest", {**_job_data(args), "strategy": spec.name, "parameters": params,
+                                   "costs": costs.to_dict()}, args)  # fmt: skip
     research, data = _research_on(args)
     result = research.backtest_strategy(
         spec.name, data, params, costs=costs, initial_capital=args.capital, risk_free=args.risk_free
@@ -235,6 +238,12 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     from ravenshire.research.metrics import per_period_rate
 
     per_period_rate(args.risk_free)
+    if args.queue:
+        settings = {"trials": args.trials, "method": args.method, "objective": args.objective,
+                    "test_fraction": args.test_fraction, "walk_forward": args.walk_forward, "seed": args.seed,
+                    "study": args.study}  # fmt: skip
+        job = {**_job_data(args), "strategy": spec.name, "space": space, "costs": costs.to_dict()}
+        return _queue("optimize", {**job, **{k: v for k, v in settings.items() if v is not None}}, args)
     research, data = _research_on(args)
     if not args.json and not args.verbose:
         import optuna
@@ -635,6 +644,8 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 def _cmd_cycle(args: argparse.Namespace) -> int:
     from ravenshire.agents import AgentCoordinator
 
+    if args.queue:
+        return _queue("agent_cycle", {"date": args.date} if args.date else {}, args)
     result = AgentCoordinator().run_cycle(args.date)
     _print(result.to_dict(), args.json)
     if not args.json:
@@ -661,6 +672,90 @@ def _cmd_cycle(args: argparse.Namespace) -> int:
             print(f"  order {order['side']} {_qty(order['quantity'])} {order['symbol']}: {outcome}{fill}{reason}")
         if not result.orders:
             print("  no order")
+    return 0
+
+
+def _job_data(args: argparse.Namespace) -> dict[str, Any]:
+    data: dict[str, Any] = {"start": args.start, "end": args.end, "capital": args.capital, "risk_free": args.risk_free}
+    if args.version:
+        data["version"] = args.version
+    elif args.symbols:
+        data["symbols"] = args.symbols
+    return data
+
+
+def _queue(kind: str, params: dict[str, Any], args: argparse.Namespace) -> int:
+    """Submit a job to the scheduler's queue instead of running it here."""
+    from ravenshire.config import load_config
+    from ravenshire.orchestration import scheduler_heartbeat, submit_job
+    from ravenshire.store import init_db
+
+    config = load_config()
+    engine = init_db(config.store_url, busy_timeout_ms=config.store.busy_timeout_ms)
+    job = submit_job(engine, kind, params, submitted_by=_operator(None), config=config)
+    beat = scheduler_heartbeat(engine, config.schedule.heartbeat_seconds)
+    _print(job.to_dict(), args.json)
+    if not args.json:
+        print(f"job #{job.id} ({kind}) queued; follow it with: {PROG} jobs show {job.id}")
+        if beat is None or not beat.alive:
+            print("the scheduler is not running: the job waits until `python scheduler.py` runs")
+    return 0
+
+
+def _job_line(job: Any) -> str:
+    waited = f", waited {job.wait_s:.2f} s" if job.wait_s is not None else ""
+    progress = f" {100 * job.progress:.0f} %" if job.progress is not None and job.status == "running" else ""
+    tail = f" — {job.error}" if job.error else (f" — {job.message}" if job.message else "")
+    return f"#{job.id} {job.kind} {job.status}{progress} (by {job.submitted_by}{waited}){tail}"
+
+
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    from ravenshire.config import load_config
+    from ravenshire.orchestration import Job, cancel_job, get_job, list_jobs, submit_job
+    from ravenshire.store import init_db
+
+    config = load_config()
+    engine = init_db(config.store_url, busy_timeout_ms=config.store.busy_timeout_ms)
+    if args.jobs_command == "list":
+        frame = list_jobs(engine, status=args.status, kind=args.kind, limit=args.limit)
+        jobs = [get_job(engine, int(i)) for i in frame["id"]]
+        _print([j.to_dict() for j in jobs], args.json)
+        if not args.json:
+            for job in jobs:
+                print(_job_line(job))
+            if not jobs:
+                print(f"no job; queue one with --queue on backtest/optimize/cycle, or: {PROG} jobs submit ping")
+        return 0
+    if args.jobs_command == "submit":
+        params = _parse_params(args.param or [])
+        job: Job = submit_job(engine, args.kind, params, submitted_by=_operator(args.by), config=config)
+    elif args.jobs_command == "cancel":
+        job = cancel_job(engine, args.id)
+    else:
+        job = get_job(engine, args.id)
+    _print(job.to_dict(), args.json)
+    if not args.json:
+        print(_job_line(job))
+        if job.result:
+            print("result: " + json.dumps(job.result, default=str))
+    return 1 if args.jobs_command == "show" and job.status in ("failed", "interrupted") else 0
+
+
+def _cmd_hash_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from ravenshire.errors import ConfigError
+    from ravenshire.security import hash_password
+
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise ConfigError("the two passwords differ; nothing was printed")
+    if len(password) < 8:
+        raise ConfigError("use a password of at least 8 characters")
+    print(hash_password(password))
     return 0
 
 
@@ -873,6 +968,7 @@ def _add_execution_commands(sub: Any) -> None:
         "already done returns its stored decision and sends nothing again.",
     )
     p.add_argument("--date", help="business date YYYY-MM-DD (default: the newest stored session)")
+    p.add_argument("--queue", action="store_true", help="queue it for the scheduler instead of running it here")
     json_flag(p)
     p.set_defaults(func=_cmd_cycle)
     p = sub.add_parser(
@@ -974,6 +1070,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="a strategy parameter (repeatable)")
     costs(p)
     p.add_argument("--no-track", action="store_true", help="do not record the run in the store")
+    p.add_argument("--queue", action="store_true", help="queue it for the scheduler instead of running it here")
     p.set_defaults(func=_cmd_backtest)
     p = sub.add_parser("optimize", help="search a built-in strategy's parameters, judged out of sample")
     p.add_argument("strategy", help="built-in strategy, e.g. ma_crossover_fast_slow")
@@ -993,7 +1090,25 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="print Optuna's log of every trial")
     costs(p)
     p.add_argument("--no-track", action="store_true", help="keep the study in memory and record no runs")
+    p.add_argument("--queue", action="store_true", help="queue the study for the scheduler instead of running it")
     p.set_defaults(func=_cmd_optimize)
+    jobs = sub.add_parser("jobs", help="the scheduler's job queue: list, submit, show, cancel")
+    jsub = jobs.add_subparsers(dest="jobs_command", required=True, parser_class=_Parser, metavar="ACTION")
+    p = jsub.add_parser("list", help="jobs, newest first")
+    p.add_argument("--status", choices=("queued", "running", "succeeded", "failed", "cancelled", "interrupted"))
+    p.add_argument("--kind", help="only this kind (backtest, optimize, data_cycle, ...)")
+    p.add_argument("--limit", type=int, default=50)
+    p = jsub.add_parser("submit", help="queue a job: ping, data_cycle, monitoring_cycle, agent_cycle, ...")
+    p.add_argument("kind", help="the job kind")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="a job setting, e.g. date=2024-06-28")
+    p.add_argument("--by", help="your name in the queue (default: the OS user)")
+    for action in ("show", "cancel"):
+        p = jsub.add_parser(action, help=f"{action} one job" + (" (only a queued one)" if action == "cancel" else ""))
+        p.add_argument("id", type=int, help="the job id")
+    jobs.set_defaults(func=_cmd_jobs)
+    p = sub.add_parser("hash-password", help="print a password hash for the UI login (never store the password)")
+    p.add_argument("--stdin", action="store_true", help="read the password from the first line of stdin")
+    p.set_defaults(func=_cmd_hash_password)
     sub.add_parser("config", help="show the effective configuration").set_defaults(func=_cmd_config)
     _add_execution_commands(sub)
     return parser
@@ -1002,8 +1117,9 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     args = _build_parser().parse_args(argv)
-    if getattr(args, "drift_command", None):
-        args.command = f"{args.command} {args.drift_command}"
+    for nested in ("drift_command", "jobs_command"):
+        if getattr(args, nested, None):
+            args.command = f"{args.command} {getattr(args, nested)}"
     try:
         return int(args.func(args))
     except RavenshireError as exc:

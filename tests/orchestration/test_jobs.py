@@ -125,3 +125,46 @@ def test_the_runner_runs_jobs_and_keeps_a_failures_error(engine, config: Config,
     assert get_job(engine, good.id).status == "succeeded"
     failed = get_job(engine, bad.id)
     assert failed.status == "failed" and "version" in failed.error.lower()
+
+
+def test_the_cli_queues_lists_shows_and_cancels_jobs(config: Config, monkeypatch, capsys) -> None:
+    from ravenshire.cli import main
+
+    monkeypatch.setenv("RAVENSHIRE_CONFIG", str(config.source))
+    monkeypatch.setenv("RAVENSHIRE_STORE_URL", config.store_url)
+    assert main(["backtest", "ma_crossover", "--symbols", "AAA,BBB", "--param", "ma_period=30", "--queue"]) == 0
+    assert "job #1 (backtest) queued" in capsys.readouterr().out
+    assert main(["optimize", "ma_crossover", "--space", "ma_period=10:40:10", "--trials", "3", "--queue"]) == 0
+    assert main(["cycle", "--date", "2024-06-28", "--queue"]) == 0
+    capsys.readouterr()
+    engine = init_db(config.store_url)
+    jobs = {j: get_job(engine, j) for j in (1, 2, 3)}
+    assert jobs[1].params["parameters"]["ma_period"] == 30 and jobs[1].params["symbols"] == ["AAA", "BBB"]
+    assert jobs[2].params["space"] == {"ma_period": {"range": [10, 40, 10]}} and jobs[2].params["trials"] == 3
+    assert jobs[3].kind == "agent_cycle" and jobs[3].params == {"date": "2024-06-28"}
+    assert main(["jobs", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == ["#3", "#2", "#1"]
+    assert main(["jobs", "cancel", "2"]) == 0 and "#2 optimize cancelled" in capsys.readouterr().out
+    assert main(["jobs", "cancel", "2"]) == 2
+    assert "only a queued job can be cancelled" in capsys.readouterr().err
+    assert main(["jobs", "submit", "agent_cycle", "--param", "date=2024-06-29"]) == 2
+    assert "not a trading session" in capsys.readouterr().err
+    assert main(["backtest", "ma_crossover", "--param", "ma_period=-1", "--queue"]) == 2  # checked before queuing
+    assert len(list_jobs(engine)) == 3
+
+
+def test_hash_password_prints_a_verifiable_hash(monkeypatch, capsys) -> None:
+    import io
+
+    from ravenshire.cli import main
+    from ravenshire.security import verify_password
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    assert main(["hash-password", "--stdin"]) == 0
+    hashed = capsys.readouterr().out.strip()
+    assert hashed.startswith("scrypt$") and "correct horse" not in hashed
+    assert verify_password("correct horse battery", hashed) and not verify_password("correct horse", hashed)
+    assert not verify_password("x", "md5$abc") and not verify_password("x", "scrypt$1$2$3$%%%$%%%")
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["hash-password", "--stdin"]) == 2
