@@ -721,8 +721,8 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
         jobs = [get_job(engine, int(i)) for i in frame["id"]]
         _print([j.to_dict() for j in jobs], args.json)
         if not args.json:
-            for job in jobs:
-                print(_job_line(job))
+            for listed in jobs:
+                print(_job_line(listed))
             if not jobs:
                 print(f"no job; queue one with --queue on backtest/optimize/cycle, or: {PROG} jobs submit ping")
         return 0

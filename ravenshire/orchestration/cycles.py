@@ -47,6 +47,7 @@ from ravenshire.config import Config
 from ravenshire.errors import ConfigError, OperationalError
 from ravenshire.orchestration.workflow import (
     HOST,
+    NotReady,
     Skip,
     StepContext,
     Workflow,
@@ -294,7 +295,7 @@ def _monitoring_workflow(
         newest = execution().bars.latest_date()
         if newest is None or newest < date:
             state = _cycle_status(engine, cycle_id("data", date))
-            raise OperationalError(
+            raise NotReady(
                 f"the bars of {date.date()} are not stored yet (newest {None if newest is None else newest.date()}; "
                 f"data cycle {date.date()}: {state}); the monitoring cycle runs after the data cycle"
             )

@@ -272,8 +272,8 @@ class SchedulerService:
 
         Data and monitoring: the business date of every fire time of the cycle in the look-back window (the
         latest session closed at that time), after the newest completed one, at most ``catchup_sessions`` back
-        besides the latest. Agent: the newest stored session, when a fire time has passed since its data cycle
-        completed and no agent cycle of it is done.
+        besides the latest. Agent: the newest stored session, when no agent cycle of it is done and an agent fire
+        time has passed since its bars were stored (so a start at 08:00 does not run the 09:30 cycle early).
         """
         from ravenshire.data.calendar import last_closed_session
 
@@ -304,16 +304,26 @@ class SchedulerService:
         return sorted(due, key=lambda x: (x[1], order[x[0]]))
 
     def _data_completed_at(self, date: pd.Timestamp) -> dt.datetime | None:
+        """When the bars of ``date`` were stored: its data cycle's end, else the end of the first fetch or import
+        that stored bars up to it (data fetched by hand or by the demo bootstrap)."""
+        from sqlalchemy import func
+
         from ravenshire.store.dates import date_key
 
-        c = s.cycles
+        c, f = s.cycles, s.fetches
         with read(self.engine) as conn:
-            row = conn.execute(
+            done = conn.execute(
                 select(c.c.finished_at).where(
                     c.c.kind == "data", c.c.status == "completed", c.c.business_date == date_key(date)
                 )
-            ).first()
-        return None if row is None else _aware(row[0])
+            ).scalar()
+            if done is None:
+                done = conn.execute(
+                    select(func.min(f.c.finished_at)).where(
+                        f.c.kind.in_(("fetch", "import")), f.c.rows_stored > 0, f.c.end_date >= date_key(date)
+                    )
+                ).scalar()
+        return None if done is None else _aware(done)
 
     def bring_up_to_date(self, kinds: Iterable[str], *, trigger: str) -> list[CycleOutcome]:
         """Run what :meth:`plan` says is due for ``kinds``, in order, under the cycle lock. A cycle that fails

@@ -8,7 +8,8 @@ goes on.
 
 Retries. A step that raises is tried again, up to ``retries`` more times, after
 ``min(max_backoff, backoff · factor^(k-1))`` seconds before its k-th retry (exponential backoff). A
-:class:`~ravenshire.errors.ConfigError` is not retried: bad input does not get better by waiting.
+:class:`~ravenshire.errors.ConfigError` (bad input) or :class:`NotReady` (an upstream cycle has not run) is not
+retried: waiting does not fix either.
 
 Timeouts. ``timeout`` seconds bound each attempt. A step written as ``async def`` is cancelled at the timeout. A
 plain function runs in a worker thread, and Python cannot stop a thread: the attempt is recorded as timed out and
@@ -44,12 +45,13 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from ravenshire.errors import ConfigError, RavenshireError
+from ravenshire.errors import ConfigError, OperationalError, RavenshireError
 from ravenshire.store import read, write
 from ravenshire.store import schema as s
 
 __all__ = [
     "SKIP",
+    "NotReady",
     "Skip",
     "Step",
     "StepContext",
@@ -69,6 +71,11 @@ HOST = socket.gethostname()[:128]
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class NotReady(OperationalError):
+    """A step's precondition is not met (e.g. the day's bars are not stored yet): the step fails at once, without
+    retries — waiting minutes does not make a missing upstream cycle run; the next fire or start tries again."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -428,7 +435,7 @@ class WorkflowExecutor:
             except Exception as exc:
                 status, error = "failed", _error_text(exc)
                 buffer.append(f"attempt {attempt} failed:\n{traceback.format_exc(limit=8).rstrip()}")
-                if isinstance(exc, ConfigError):  # bad input: waiting will not fix it
+                if isinstance(exc, ConfigError | NotReady):  # bad input, a missing upstream: waiting will not fix it
                     break
             finally:
                 _current_buffer.reset(token)

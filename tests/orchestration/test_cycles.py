@@ -112,3 +112,60 @@ def test_the_plan_catches_up_missed_dates_in_order_within_the_horizon(make_confi
     run_cycle("data", engine, cfg, "2024-06-20")  # the last day the scheduler ran
     plan = service.plan(kinds=["data"], now=at)
     assert [d.date().isoformat() for _, d in plan] == ["2024-06-25", "2024-06-26", "2024-06-27", "2024-06-28"]
+
+
+def test_a_missing_upstream_fails_at_once_without_retries(make_config) -> None:
+    cfg = make_config(
+        "[DATA]\nsource = synthetic\nuniverse = AAA\nhistory_start = 2024-01-02\n"
+        "[SCHEDULE]\nretries = 3\nretry_backoff = 600\n"  # a retry would wait 10 minutes
+    )
+    engine = init_db(cfg.store_url)
+    outcome = run_cycle("monitoring", engine, cfg, DAY)
+    assert outcome.status == "failed" and outcome.run.duration_s < 60
+    assert outcome.run.steps["claim"].attempts == 1
+
+
+def test_the_risk_step_measures_the_book_against_the_limits(cfg: Config) -> None:
+    from ravenshire.execution import ExecutionManager
+
+    engine = init_db(cfg.store_url)
+    run_cycle("data", engine, cfg, DAY)
+    ex = ExecutionManager(cfg, engine=engine)
+    for symbol in ("AAA", "BBB"):
+        order = ex.execute_trade(symbol, "BUY", 20)
+        assert str(order.status) == "filled", order.reason
+    done = run_cycle("monitoring", engine, cfg, DAY)
+    assert done.status == "succeeded", done.run.error
+    risk = done.summary["risk"]
+    assert risk["ok"] is True and {"var_limit", "max_leverage", "max_position_weight"} <= set(risk["checked"])
+    assert done.summary["mark"]["positions"] == 2
+
+
+def test_recovery_marks_a_dead_schedulers_running_jobs_interrupted(cfg: Config) -> None:
+    from ravenshire.orchestration import get_job, submit_job
+    from ravenshire.orchestration.jobs import claim_next_job
+
+    engine = init_db(cfg.store_url)
+    job = submit_job(engine, "ping")
+    claim_next_job(engine, f"{HOST}:999999999")
+    recover_interrupted(engine, alive=lambda pid: False)
+    after = get_job(engine, job.id)
+    assert after.status == "interrupted" and "submit it again" in after.error
+
+
+def test_the_agent_cycle_is_due_once_a_fire_time_passed_after_its_bars_were_stored(make_config) -> None:
+    from ravenshire.data import DataManager
+    from tests.conftest import NOW
+
+    stored_at = dt.datetime.now(dt.UTC)
+    fire = stored_at + dt.timedelta(minutes=2)
+    cfg = make_config(
+        "[DATA]\nsource = synthetic\nuniverse = AAA\nhistory_start = 2024-01-02\n"
+        f"[SCHEDULE]\ndays = mon-sun\nagent_cycle = {fire:%H:%M:%S}\n"
+    )
+    engine = init_db(cfg.store_url)
+    DataManager(cfg, engine=engine, now=NOW).get_market_data()  # stored by hand: no data cycle row
+    service = SchedulerService(cfg, engine)
+    assert service.plan(kinds=["agent"], now=stored_at + dt.timedelta(minutes=1)) == []  # the fire is still ahead
+    due = service.plan(kinds=["agent"], now=stored_at + dt.timedelta(minutes=3))
+    assert due == [("agent", pd.Timestamp("2024-06-28"))]
