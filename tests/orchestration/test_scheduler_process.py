@@ -258,3 +258,23 @@ def test_once_list_and_backfill_from_the_command_line(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "2024-06-29 is not a trading session" in bad.stderr
     assert run("--once", "lunch").returncode == 2
     assert "--date goes with --once" in run("--date", "2024-06-27").stderr
+
+
+def test_sigterm_mid_cycle_lets_the_step_in_flight_finish(sched: Scheduler) -> None:
+    _ini(sched.tmp, f"data_cycle = {_at(-3600)}\nmonitoring_cycle = {_at(-3000)}\nagent_cycle = {_at(14)}\n")
+    config = _config(sched.ini)
+    engine = init_db(config.store_url)
+    assert run_cycle("data", engine, config).ok
+    sched.start()
+
+    def agent_running() -> bool:
+        runs = workflow_history(engine, workflow="agent_cycle")
+        return bool(len(runs)) and runs.iloc[0]["status"] == "running"
+
+    _wait(agent_running, 90, "the agent cycle to start", sched)
+    assert sched.stop(signal.SIGTERM) == 0
+    run = workflow_history(engine, workflow="agent_cycle").iloc[0]
+    assert run["status"] == "succeeded", run["error"]  # the step in flight finished before the exit
+    assert cycle_runs(engine, "agent").iloc[0]["status"] == "completed"
+    assert "running" not in set(workflow_history(engine)["status"])
+    assert "stopping on SIGTERM" in sched.text()
