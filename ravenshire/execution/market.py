@@ -50,19 +50,31 @@ class StoreBars:
 
     def _instrument(self, conn: Connection, symbol: str) -> tuple[int, bool] | None:
         """(instrument id, is_demo) of the series ``symbol`` is served from, None when nothing is stored."""
-        if symbol in self._sources:
-            return self._sources[symbol]
+        return self._instruments(conn, [symbol])[symbol]
+
+    def _instruments(self, conn: Connection, symbols: Sequence[str]) -> dict[str, tuple[int, bool] | None]:
+        """:meth:`_instrument` of many symbols, with one query for those not known yet."""
+        out: dict[str, tuple[int, bool] | None] = {sym: self._sources[sym] for sym in symbols if sym in self._sources}
+        unknown = [sym for sym in dict.fromkeys(symbols) if sym not in out]
+        if not unknown:
+            return out
         if self._data is None:
             from ravenshire.data.manager import DataManager
 
             self._data = DataManager(self.config, engine=self.engine)
-        source = self._data.sources_for([symbol])[symbol]
+        sources = self._data.sources_for(unknown)
         i = s.instruments
-        row = conn.execute(select(i.c.id, i.c.is_demo).where(i.c.symbol == symbol, i.c.source == source)).first()
-        found = None if row is None else (int(row.id), bool(row.is_demo))
-        if found is not None:  # an absent symbol may be fetched later: ask again next time
-            self._sources[symbol] = found
-        return found
+        found: dict[tuple[str, str], tuple[int, bool]] = {}
+        for chunk in range(0, len(unknown), 500):
+            part = unknown[chunk : chunk + 500]
+            rows = conn.execute(select(i.c.id, i.c.symbol, i.c.source, i.c.is_demo).where(i.c.symbol.in_(part)))
+            found.update({(r.symbol, r.source): (int(r.id), bool(r.is_demo)) for r in rows})
+        for sym in unknown:
+            hit = found.get((sym, sources[sym]))
+            if hit is not None:  # an absent symbol may be fetched later: ask again next time
+                self._sources[sym] = hit
+            out[sym] = hit
+        return out
 
     def _refresh(self, conn: Connection, stamp: Any = ...) -> bool:
         """Bring the cache to ``conn``'s snapshot; False when that snapshot is OLDER than the cache's (a reader
@@ -101,23 +113,30 @@ class StoreBars:
         with self._lock:
             current = self._refresh(conn, stamp)
             cached = as_of is None and current
-            for symbol in symbols:
-                if cached and symbol in self._latest:
-                    out[symbol] = self._latest[symbol]
-                    continue
-                inst = self._instrument(conn, symbol)
-                bar = None
-                if inst is not None:
-                    query = select(b.c.date, b.c.open, b.c.high, b.c.low, b.c.close, b.c.volume).where(
-                        b.c.instrument_id == inst[0]
+            wanted = list(dict.fromkeys(symbols))
+            todo = [sym for sym in wanted if not (cached and sym in self._latest)]
+            insts = self._instruments(conn, todo) if todo else {}
+            by_id = {inst[0]: (sym, inst[1]) for sym, inst in insts.items() if inst is not None}
+            fresh: dict[str, Bar | None] = {sym: None for sym in todo}
+            ids = sorted(by_id)
+            for chunk in range(0, len(ids), 500):  # the newest bar of each instrument, one query per 500
+                part = ids[chunk : chunk + 500]
+                newest = select(b.c.instrument_id, func.max(b.c.date).label("date")).where(b.c.instrument_id.in_(part))
+                if as_of is not None:
+                    newest = newest.where(b.c.date <= date_key(as_of))
+                last = newest.group_by(b.c.instrument_id).subquery()
+                rows = conn.execute(
+                    select(b.c.instrument_id, b.c.date, b.c.open, b.c.high, b.c.low, b.c.close, b.c.volume).join(
+                        last, (b.c.instrument_id == last.c.instrument_id) & (b.c.date == last.c.date)
                     )
-                    if as_of is not None:
-                        query = query.where(b.c.date <= date_key(as_of))
-                    row = conn.execute(query.order_by(b.c.date.desc()).limit(1)).first()
-                    bar = None if row is None else self._bar(symbol, row, inst[1])
-                if cached:
-                    self._latest[symbol] = bar
-                out[symbol] = bar
+                )
+                for row in rows:
+                    sym, is_demo = by_id[int(row.instrument_id)]
+                    fresh[sym] = self._bar(sym, row, is_demo)
+            if cached:
+                self._latest.update(fresh)
+            for sym in wanted:
+                out[sym] = fresh[sym] if sym in fresh else self._latest[sym]
         return out
 
     def latest(self, symbol: str) -> Bar | None:
