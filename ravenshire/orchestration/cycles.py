@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -54,6 +53,7 @@ from ravenshire.orchestration.workflow import (
     WorkflowBuilder,
     WorkflowExecutor,
     WorkflowRun,
+    owner_alive,
 )
 from ravenshire.store import read, write
 from ravenshire.store import schema as s
@@ -67,7 +67,6 @@ __all__ = [
     "completed_dates",
     "cycle_id",
     "market_business_date",
-    "pid_alive",
     "recover_interrupted",
     "run_cycle",
 ]
@@ -195,6 +194,23 @@ class _Claim:
                 )
         return None
 
+    def touch(self) -> None:
+        """Renew the claim (its ``started_at``) so that a long cycle of a live process is not taken for a dead
+        one after :data:`STALE_AFTER`; each step does it when it starts."""
+        if self.attempt:
+            with write(self.engine) as conn:
+                conn.execute(self._fenced(), {"started_at": _utcnow()})
+
+    def step(self, func: Callable[[StepContext], Any]) -> Callable[[StepContext], Any]:
+        """``func`` renewing the claim first."""
+
+        def renewed(ctx: StepContext) -> Any:
+            self.touch()
+            return func(ctx)
+
+        renewed.__name__ = getattr(func, "__name__", "step")
+        return renewed
+
     def _fenced(self) -> Any:
         c = s.cycles
         return update(c).where(c.c.id == self.id, c.c.attempts == self.attempt, c.c.status == "running")
@@ -262,10 +278,13 @@ def _data_workflow(
         )
         if data.empty:
             raise OperationalError(f"no stored bars of the universe up to {date.date()} after the fetch")
-        version = manager.create_version(data, label=f"data cycle {date.date()}")
         newest = pd.Timestamp(data.index[-1])
-        if newest < date:
-            ctx.log.warning("the newest stored bar is %s, before the business date %s", newest.date(), date.date())
+        if newest < date:  # retried: a vendor may publish the day's bars later
+            raise OperationalError(
+                f"no bar of {date.date()} is stored after the fetch (newest {newest.date()}): the source has not "
+                "published the day yet"
+            )
+        version = manager.create_version(data, label=f"data cycle {date.date()}")
         return {"data_version": version.id, "symbols": len(version.symbols), "newest_bar": str(newest.date())}
 
     def complete(ctx: StepContext) -> dict[str, Any]:
@@ -276,8 +295,8 @@ def _data_workflow(
     return (
         WorkflowBuilder("data_cycle", "fetch, validate and store the universe's bars up to D, then snapshot them")
         .step("claim", claim_step)
-        .step("fetch", fetch, depends_on=["claim"], **retry)
-        .step("snapshot", snapshot, depends_on=["fetch"], **retry)
+        .step("fetch", claim.step(fetch), depends_on=["claim"], **retry)
+        .step("snapshot", claim.step(snapshot), depends_on=["fetch"], **retry)
         .step("complete", complete, depends_on=["fetch", "snapshot"])
         .build()
     )
@@ -332,10 +351,10 @@ def _monitoring_workflow(
     return (
         WorkflowBuilder("monitoring_cycle", "fill resting orders, mark to market, drift detectors, risk snapshot")
         .step("claim", claim_step, **retry)
-        .step("orders", orders, depends_on=["claim"], **retry)
-        .step("mark", mark, depends_on=["orders"], **retry)
-        .step("drift", drift, depends_on=["mark"], **retry)
-        .step("risk", risk, depends_on=["mark"], **retry)
+        .step("orders", claim.step(orders), depends_on=["claim"], **retry)
+        .step("mark", claim.step(mark), depends_on=["orders"], **retry)
+        .step("drift", claim.step(drift), depends_on=["mark"], **retry)
+        .step("risk", claim.step(risk), depends_on=["mark"], **retry)
         .step("complete", complete, depends_on=["orders", "mark", "drift", "risk"])
         .build()
     )
@@ -467,14 +486,19 @@ def run_cycle(
         key = None if newest is None else cycle_id(kind, newest)
         business = newest
     executor = executor or WorkflowExecutor(engine)
-    run = run_sync(
-        executor,
-        workflow,
-        trigger=trigger,
-        cycle_id=key,
-        business_date=None if business is None else date_key(business),
-        job_id=job_id,
-    )
+    try:
+        run = run_sync(
+            executor,
+            workflow,
+            trigger=trigger,
+            cycle_id=key,
+            business_date=None if business is None else date_key(business),
+            job_id=job_id,
+        )
+    except BaseException as exc:  # Ctrl-C, a store error while recording: the claim must not stay running
+        if claim is not None and claim.attempt:
+            claim.fail(f"interrupted: {type(exc).__name__}: {exc}")
+        raise
     if claim is not None and run.status in ("failed", "interrupted") and claim.attempt:
         claim.fail(run.error or run.status)
     summary: Mapping[str, Any] = {}
@@ -502,40 +526,41 @@ def _check_date(config: Config, value: Any) -> pd.Timestamp:
 
 
 # --------------------------------------------------------------------------- recovery after a crash
-def pid_alive(pid: int) -> bool:
-    """True when a process with this id exists on this host."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by someone else
-        return True
-    return True
+def recover_interrupted(
+    engine: Engine,
+    *,
+    alive: Callable[[str | None], bool | None] = owner_alive,
+    dead_owner: tuple[str, int] | None = None,
+) -> list[dict[str, Any]]:
+    """Record what a process that died left ``running`` — its workflow runs and their steps as ``interrupted``,
+    its ``running`` cycles as ``failed`` (so the catch-up runs them again now instead of after
+    :data:`STALE_AFTER`), its jobs as ``interrupted`` — and return it.
 
-
-def recover_interrupted(engine: Engine, *, alive: Callable[[int], bool] = pid_alive) -> list[dict[str, Any]]:
-    """Record the workflow runs (and their steps, jobs and ``running`` cycles) left ``running`` by a process of
-    this host that no longer exists as ``interrupted`` / ``failed``, so they run again now. Returns what was
-    recovered. Runs of other hosts are left to the :data:`STALE_AFTER` takeover."""
+    A run's owner is dead when it is a process of this host that no longer exists (or whose pid now names a later
+    process: the owner records the process's start time), or the process ``dead_owner`` = (host, pid): the
+    scheduler whose stale lease the caller has just taken over, on any host. A cycle that another run still alive
+    is working on is left alone.
+    """
     wr, sr, c, j = s.workflow_runs, s.step_runs, s.cycles, s.jobs
     now = _utcnow()
     recovered: list[dict[str, Any]] = []
+
+    def dead(owner: str | None, host: str, pid: int) -> bool:
+        if dead_owner is not None and (host, pid) == dead_owner:
+            return True
+        if owner is None and host == HOST:  # a row from before owners were recorded
+            owner = f"{host}:{pid}"
+        return alive(owner) is False
+
     with write(engine) as conn:
-        rows = (
-            conn.execute(
-                select(wr.c.id, wr.c.workflow, wr.c.pid, wr.c.cycle_id, wr.c.job_id).where(
-                    wr.c.status == "running", wr.c.host == HOST
-                )
-            )
-            .mappings()
-            .all()
+        running = select(wr.c.id, wr.c.workflow, wr.c.pid, wr.c.host, wr.c.owner, wr.c.cycle_id).where(
+            wr.c.status == "running"
         )
-        for row in rows:
-            if row["pid"] == os.getpid() or alive(int(row["pid"])):
-                continue
-            why = f"interrupted: the process (pid {row['pid']} on {HOST}) stopped during the run"
+        rows = conn.execute(running).mappings().all()
+        gone = [r for r in rows if dead(r["owner"], r["host"], int(r["pid"]))]
+        live_cycles = {r["cycle_id"] for r in rows if r not in gone and r["cycle_id"]}
+        for row in gone:
+            why = f"interrupted: the process (pid {row['pid']} on {row['host']}) stopped during the run"
             conn.execute(update(wr).where(wr.c.id == row["id"]), {"status": "interrupted", "error": why,
                                                                    "finished_at": now})  # fmt: skip
             conn.execute(
@@ -545,26 +570,22 @@ def recover_interrupted(engine: Engine, *, alive: Callable[[int], bool] = pid_al
                 {"status": "interrupted", "error": why, "finished_at": now},
             )
             cycle_failed = False
-            if row["cycle_id"]:
+            if row["cycle_id"] and row["cycle_id"] not in live_cycles:
+                failed = update(c).where(c.c.id == row["cycle_id"], c.c.status == "running")
                 cycle_failed = (
-                    conn.execute(
-                        update(c).where(c.c.id == row["cycle_id"], c.c.status == "running"),
-                        {"status": "failed", "error": why, "finished_at": now},
-                    ).rowcount
-                    == 1
+                    conn.execute(failed, {"status": "failed", "error": why, "finished_at": now}).rowcount == 1
                 )
             recovered.append({"workflow_run": row["id"], "workflow": row["workflow"], "cycle_id": row["cycle_id"],
                               "cycle_failed": cycle_failed})  # fmt: skip
-        # Jobs whose worker (this host) is gone.
-        jobs = conn.execute(select(j.c.id, j.c.worker).where(j.c.status == "running")).mappings().all()
-        for job in jobs:
-            host, _, pid = (job["worker"] or "").rpartition(":")
-            if host != HOST or not pid.isdigit() or int(pid) == os.getpid() or alive(int(pid)):
+        for job in conn.execute(select(j.c.id, j.c.worker).where(j.c.status == "running")).mappings().all():
+            host, _, rest = (job["worker"] or "").partition(":")
+            pid = rest.partition(":")[0]
+            if not pid.isdigit() or not dead(job["worker"], host, int(pid)):
                 continue
             conn.execute(
                 update(j).where(j.c.id == job["id"], j.c.status == "running"),
                 {"status": "interrupted", "finished_at": now,
-                 "error": f"interrupted: the scheduler (pid {pid}) stopped while it ran; submit it again"},
+                 "error": f"interrupted: the scheduler (pid {pid} on {host}) stopped while it ran; submit it again"},
             )  # fmt: skip
             recovered.append({"job": job["id"]})
     return recovered

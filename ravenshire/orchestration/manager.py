@@ -113,7 +113,9 @@ class OrchestrationManager:
 
     def run_scheduler(self) -> int:
         """Run the scheduler process (the daily cycles, the scheduled workflows, the job queue) until SIGTERM."""
-        return SchedulerService(self.config, self.engine, schedule=self.schedule).run()
+        service = SchedulerService(self.config, self.engine, schedule=self.schedule)
+        self.executor.stop = service.stop  # scheduled workflows stop with the scheduler, too
+        return service.run()
 
     # ------------------------------------------------------------------ cycles, jobs, heartbeat
     def run_cycle(self, kind: str, business_date: Any = None, *, trigger: str = "manual") -> CycleOutcome:

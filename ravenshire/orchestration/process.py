@@ -16,7 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -116,34 +119,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RavenshireError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug or an unforeseen failure: one line; the traceback on request
+        if os.environ.get("RAVENSHIRE_DEBUG"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"{PROG}: unexpected error ({type(exc).__name__}): {first} (set RAVENSHIRE_DEBUG=1 for the traceback)",
+              file=sys.stderr)  # fmt: skip
+        return 1
 
 
-def _run_cycles(args: argparse.Namespace, config: Any, engine: Any) -> int:
+def _plan(args: argparse.Namespace, config: Any) -> tuple[list[tuple[str, Any]], str]:
+    """The (cycle, date) pairs ``--once`` or ``--backfill`` asks for, and the trigger to record."""
     import pandas as pd
 
     from ravenshire.data.calendar import sessions
+
+    if args.once:
+        return [(args.once, args.date)], "once"
+    try:
+        first, last = (pd.Timestamp(x) for x in args.backfill)
+    except ValueError:
+        raise ConfigError(f"--backfill {args.backfill[0]} {args.backfill[1]}: dates must be YYYY-MM-DD") from None
+    if first > last:
+        raise ConfigError(f"--backfill {first.date()} {last.date()}: FROM must not be after TO")
+    days = sessions(first, last, config.data.exchange)
+    if len(days) == 0:
+        raise ConfigError(f"--backfill {first.date()}..{last.date()} holds no session of {config.data.exchange}")
+    return [(kind, day) for day in days for kind in BACKFILL_KINDS], "backfill"
+
+
+def _run_cycles(args: argparse.Namespace, config: Any, engine: Any) -> int:
     from ravenshire.orchestration.cycles import recover_interrupted, run_cycle
+    from ravenshire.orchestration.workflow import WorkflowExecutor
 
     recover_interrupted(engine)
-    if args.once:
-        plan = [(args.once, args.date)]
-        trigger = "once"
-    else:
-        try:
-            first, last = (pd.Timestamp(x) for x in args.backfill)
-        except ValueError:
-            raise ConfigError(f"--backfill {args.backfill[0]} {args.backfill[1]}: dates must be YYYY-MM-DD") from None
-        if first > last:
-            raise ConfigError(f"--backfill {first.date()} {last.date()}: FROM must not be after TO")
-        days = sessions(first, last, config.data.exchange)
-        if len(days) == 0:
-            raise ConfigError(f"--backfill {first.date()}..{last.date()} holds no session of {config.data.exchange}")
-        plan = [(kind, day) for day in days for kind in BACKFILL_KINDS]
-        trigger = "backfill"
+    stop = threading.Event()
+    executor = WorkflowExecutor(engine, stop=stop)
+
+    def on_signal(signum: int, _frame: Any) -> None:  # the step in flight finishes; a second signal exits now
+        if stop.is_set():
+            os._exit(128 + signum)
+        print(f"{PROG}: stopping after the step in flight ({signal.Signals(signum).name} again to exit now)",
+              file=sys.stderr)  # fmt: skip
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    plan, trigger = _plan(args, config)
     failed = 0
     results = []
     for kind, date in plan:
-        outcome = run_cycle(kind, engine, config, date, trigger=trigger)
+        if stop.is_set():
+            break
+        outcome = run_cycle(kind, engine, config, date, trigger=trigger, executor=executor)
         results.append(outcome.to_dict())
         if not args.json:
             print(_outcome_line(outcome))
@@ -154,4 +185,4 @@ def _run_cycles(args: argparse.Namespace, config: Any, engine: Any) -> int:
                 break
     if args.json:
         print(json.dumps(results, indent=2, default=str))
-    return 1 if failed else 0
+    return 1 if failed or stop.is_set() else 0

@@ -1,16 +1,15 @@
 """Running queued jobs: :func:`run_job` does one job's work; :class:`JobRunner` polls the queue in the scheduler.
 
 The runner looks at the queue every ``[SCHEDULE] poll_seconds`` (and at once when a job finishes), runs up to
-``job_concurrency`` jobs at a time in worker threads, and records each job's end. Cycle jobs take the process's
-cycle lock, so a "run now" never overlaps a scheduled cycle in the same process (other processes are kept out by
-the cycles' claims). On stop, no new job is taken; jobs still running after the grace period are recorded as
-``interrupted`` (their threads die with the process; their writes are whole transactions, so nothing is left
-half-written).
+``job_concurrency`` jobs at a time, each in a daemon thread of its own, and records each job's end. Cycle jobs take
+the process's cycle lock, so a "run now" never overlaps a scheduled cycle in the same process (other processes are
+kept out by the cycles' claims). On stop, no new job is taken; jobs still running after the grace period are
+recorded as ``interrupted`` and their threads die with the process (nothing waits for them; their writes are whole
+transactions, so nothing is left half-written; a study resumes from its stored trials when submitted again).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
 import os
 import threading
@@ -27,11 +26,15 @@ from ravenshire.orchestration.workflow import HOST, WorkflowExecutor
 from ravenshire.store import read
 from ravenshire.store import schema as s
 
-__all__ = ["JobRunner", "run_job"]
+__all__ = ["JobInterrupted", "JobRunner", "run_job"]
 
 log = logging.getLogger("ravenshire.orchestration.jobs")
 
 Progress = Callable[[float | None, str | None], None]
+
+
+class JobInterrupted(RavenshireError):
+    """The job's work stopped because the scheduler is stopping: recorded ``interrupted``, not ``failed``."""
 
 
 def _data(params: Mapping[str, Any], engine: Engine, config: Config) -> Any:
@@ -147,6 +150,8 @@ def run_job(
             outcome = run_cycle(
                 kind, engine, config, job.params.get("date"), trigger="job", executor=executor, job_id=job.id
             )
+        if outcome.status == "interrupted":
+            raise JobInterrupted(f"{outcome.cycle_id or kind + ' cycle'} interrupted: {outcome.run.error}")
         if not outcome.ok:
             raise RavenshireError(f"{outcome.cycle_id or kind + ' cycle'} {outcome.status}: {outcome.run.error}")
         return {
@@ -176,8 +181,7 @@ class JobRunner:
         self.stop = stop or threading.Event()
         self.worker = f"{HOST}:{os.getpid()}"
         self.concurrency = config.schedule.job_concurrency
-        self._pool = cf.ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="ravenshire-job")
-        self._running: dict[int, cf.Future[None]] = {}
+        self._running: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -206,8 +210,10 @@ class JobRunner:
             if job is None:
                 break
             log.info("job #%d (%s) started after %.2f s in the queue", job.id, job.kind, job.wait_s or 0.0)
+            thread = threading.Thread(target=self._run, args=(job,), name=f"ravenshire-job-{job.id}", daemon=True)
             with self._lock:
-                self._running[job.id] = self._pool.submit(self._run, job)
+                self._running[job.id] = thread
+            thread.start()
             started += 1
         return started
 
@@ -238,16 +244,26 @@ class JobRunner:
             text = str(exc) if isinstance(exc, RavenshireError) else f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, RavenshireError):
                 log.exception("job #%d (%s) failed", job.id, job.kind)
-            status = "interrupted" if self.stop.is_set() and not isinstance(exc, RavenshireError) else "failed"
-            finish_job(self.engine, job.id, status, error=text[:4000], message=f"{status} after "
-                       f"{time.perf_counter() - clock:.1f} s")  # fmt: skip
+            status = "interrupted" if isinstance(exc, JobInterrupted) else "failed"
+            self._finish(job.id, status, error=text[:4000], message=f"{status} after "
+                         f"{time.perf_counter() - clock:.1f} s")  # fmt: skip
         else:
-            finish_job(self.engine, job.id, "succeeded", result=result,
-                       message=f"done in {time.perf_counter() - clock:.1f} s")  # fmt: skip
+            self._finish(job.id, "succeeded", result=result, message=f"done in {time.perf_counter() - clock:.1f} s")
         finally:
             with self._lock:
                 self._running.pop(job.id, None)
             self._wake.set()  # a free slot: look at the queue now
+
+    def _finish(self, job_id: int, status: str, **values: Any) -> None:
+        """Record a job's end, trying again while the store is busy (a job must not stay ``running``)."""
+        for attempt in range(5):
+            try:
+                finish_job(self.engine, job_id, status, **values)
+                return
+            except RavenshireError as exc:
+                log.warning("job #%d: its end not recorded (%s); trying again", job_id, exc)
+                time.sleep(0.5 * 2**attempt)
+        log.error("job #%d: its end (%s) could not be recorded; it is recovered at the next start", job_id, status)
 
     def shutdown(self, grace: float = 30.0) -> list[int]:
         """Stop taking jobs, wait up to ``grace`` seconds for the running ones, record the rest as interrupted.
@@ -257,11 +273,13 @@ class JobRunner:
         if self._thread is not None:
             self._thread.join(timeout=5)
         with self._lock:
-            futures = dict(self._running)
-        cf.wait(list(futures.values()), timeout=grace)
-        left = [job_id for job_id, f in futures.items() if not f.done()]
-        for job_id in left:
-            finish_job(self.engine, job_id, "interrupted",
-                       error="interrupted: the scheduler stopped while it ran; submit it again")  # fmt: skip
-        self._pool.shutdown(wait=False, cancel_futures=True)
+            threads = dict(self._running)
+        deadline = time.monotonic() + grace
+        for thread in threads.values():
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        left = [job_id for job_id, thread in threads.items() if thread.is_alive()]
+        for job_id in left:  # its thread is a daemon: it ends with the process, its row says so
+            self._finish(
+                job_id, "interrupted", error="interrupted: the scheduler stopped while it ran; submit it again"
+            )
         return left

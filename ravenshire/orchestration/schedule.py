@@ -48,12 +48,11 @@ from ravenshire.orchestration.cycles import (
     CycleOutcome,
     agent_business_date,
     completed_dates,
-    pid_alive,
     recover_interrupted,
     run_cycle,
 )
 from ravenshire.orchestration.runner import JobRunner
-from ravenshire.orchestration.workflow import HOST, Workflow, WorkflowExecutor, run_sync
+from ravenshire.orchestration.workflow import HOST, Workflow, WorkflowExecutor, owner_alive, process_owner, run_sync
 from ravenshire.store import read, write
 from ravenshire.store import schema as s
 
@@ -248,6 +247,7 @@ class SchedulerService:
         self.schedule = schedule or ScheduleManager(config)
         self.runner = JobRunner(engine, config, executor=self.executor, cycle_lock=self.cycle_lock, stop=self.stop)
         self.token = secrets.token_hex(8)
+        self.lost_lease = False
         self._beat_thread: threading.Thread | None = None
         self._triggers: dict[str, Any] = {}
         times = {"data": config.schedule.data_cycle, "agent": config.schedule.agent_cycle,
@@ -294,7 +294,12 @@ class SchedulerService:
                 if ready is not None and fires[-1] >= ready:
                     due.append((kind, date))
                 continue
-            dates = sorted({last_closed_session(pd.Timestamp(f), self.config.data.exchange) for f in fires})
+            from ravenshire.data.calendar import sessions
+
+            # Every session closed by the latest fire (a fire on Friday also owes Wednesday's session when the
+            # cycle fires on mon,wed,fri only), back to the window's start.
+            latest = last_closed_session(pd.Timestamp(fires[-1]), self.config.data.exchange)
+            dates = list(sessions(pd.Timestamp(start.date()), latest, self.config.data.exchange))
             newest_done = max(done) if done else None
             dates = [d for d in dates if newest_done is None or d > newest_done]
             # A new store runs the latest cycle only, no history.
@@ -357,25 +362,31 @@ class SchedulerService:
         return outcomes
 
     # ------------------------------------------------------------------ the lease and the heartbeat
-    def acquire(self) -> None:
-        """Take the scheduler row; OperationalError when another scheduler's heartbeat is fresh."""
+    def acquire(self) -> tuple[str, int] | None:
+        """Take the scheduler row; OperationalError when another scheduler's heartbeat is fresh. Returns the
+        (host, pid) of a scheduler whose row was taken over while it claimed to run (it died or stalled), else
+        None."""
         st = s.scheduler_state
         now = self._now()
         limit = 3 * self.config.schedule.heartbeat_seconds
+        mine = process_owner()
+        previous = None
         with write(self.engine) as conn:
             row = conn.execute(select(st).where(st.c.name == STATE_NAME)).mappings().first()
-            if row is not None and row["status"] in ("running", "stopping"):
+            if row is not None and row["status"] in ("running", "stopping") and row["owner"] != mine:
                 age = (now - _aware(row["beat_at"])).total_seconds()  # type: ignore[operator]
-                dead = row["host"] == HOST and not pid_alive(int(row["pid"]))
-                if age <= limit and not dead and not (row["host"] == HOST and row["pid"] == os.getpid()):
+                dead = owner_alive(row["owner"] or f"{row['host']}:{row['pid']}") is False
+                if age <= limit and not dead:
                     raise OperationalError(
                         f"another scheduler is running (pid {row['pid']} on {row['host']}, last heartbeat "
                         f"{age:.0f} s ago); only one may run against a store: stop it first"
                     )
+                previous = (str(row["host"]), int(row["pid"]))
             values = {
                 "status": "running",
                 "host": HOST,
                 "pid": os.getpid(),
+                "owner": mine,
                 "token": self.token,
                 "started_at": now,
                 "beat_at": now,
@@ -387,6 +398,7 @@ class SchedulerService:
                 conn.execute(insert(st), {"name": STATE_NAME, **values})
             else:
                 conn.execute(update(st).where(st.c.name == STATE_NAME), values)
+        return previous
 
     def beat(self, status: str = "running", message: str | None = None) -> bool:
         """Record a heartbeat; False when another scheduler has taken the row over."""
@@ -412,6 +424,7 @@ class SchedulerService:
                 message = f"{len(running)} job(s) running" if running else None
                 if not self.beat(message=message):
                     log.error("another scheduler took over this store's scheduler row: stopping")
+                    self.lost_lease = True
                     self.request_stop()
                     return
             except Exception:  # a busy store: the next beat tries again
@@ -419,8 +432,12 @@ class SchedulerService:
 
     # ------------------------------------------------------------------ run and stop
     def request_stop(self, signum: int | None = None, _frame: Any = None) -> None:
-        """Stop (the SIGTERM/SIGINT handler): no new cycle or job starts; the step in flight finishes."""
+        """Stop (the SIGTERM/SIGINT handler): no new cycle or job starts; the step in flight finishes. A second
+        signal exits at once (what was running is recovered at the next start)."""
         if self.stop.is_set():
+            if signum is not None:
+                log.warning("second %s: exiting now", signal.Signals(signum).name)
+                os._exit(128 + signum)
             return
         name = signal.Signals(signum).name if signum else "a request"
         log.info("stopping on %s: the step in flight finishes, then the scheduler exits", name)
@@ -433,17 +450,9 @@ class SchedulerService:
         if sched.running:
             sched.shutdown(wait=False)
 
-    def run(self, *, install_signals: bool = True) -> int:
-        """Run until stopped. Returns the process exit code (0: a clean stop)."""
-        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
-
-        recovered = recover_interrupted(self.engine)
-        for item in recovered:
-            log.warning("recovered after a crash: %s", item)
-        self.acquire()
-        if install_signals:
-            signal.signal(signal.SIGTERM, self.request_stop)
-            signal.signal(signal.SIGINT, self.request_stop)
+    def _listen(self, sched: Any) -> None:
+        """Log missed and failed jobs; shut down at once if a signal came just before ``start()``."""
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, EVENT_SCHEDULER_STARTED
 
         def on_event(event: Any) -> None:
             if event.code == EVENT_JOB_MISSED:
@@ -452,8 +461,28 @@ class SchedulerService:
             elif getattr(event, "exception", None) is not None:
                 log.error("job %s failed: %s", event.job_id, event.exception)
 
-        sched = self.schedule.scheduler
         sched.add_listener(on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+
+        def on_start(_event: Any) -> None:  # a signal that came between the check below and start()
+            if self.stop.is_set():
+                threading.Thread(target=lambda: sched.shutdown(wait=False), daemon=True).start()
+
+        sched.add_listener(on_start, EVENT_SCHEDULER_STARTED)
+
+    def run(self, *, install_signals: bool = True) -> int:
+        """Run until stopped. Returns the process exit code (0: a clean stop; 1: the row was taken over)."""
+
+        previous = self.acquire()
+        if previous is not None:
+            log.warning("took over from scheduler pid %d on %s, which stopped beating", previous[1], previous[0])
+        for item in recover_interrupted(self.engine, dead_owner=previous):
+            log.warning("recovered after a crash: %s", item)
+        if install_signals:
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+
+        sched = self.schedule.scheduler
+        self._listen(sched)
         sched.add_job(
             lambda: self.bring_up_to_date(CYCLE_KINDS, trigger="catch-up"),
             "date",
@@ -486,7 +515,7 @@ class SchedulerService:
             except Exception:
                 log.exception("could not record the stop")
         log.info("scheduler stopped")
-        return 0
+        return 1 if self.lost_lease else 0
 
 
 def run_workflow_now(engine: Engine | None, workflow: Workflow, **kwargs: Any) -> Any:

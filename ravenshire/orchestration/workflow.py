@@ -12,22 +12,25 @@ Retries. A step that raises is tried again, up to ``retries`` more times, after
 retried: waiting does not fix either.
 
 Timeouts. ``timeout`` seconds bound each attempt. A step written as ``async def`` is cancelled at the timeout. A
-plain function runs in a worker thread, and Python cannot stop a thread: the attempt is recorded as timed out and
-the thread is left to finish on its own, so such steps must be idempotent (the daily cycles are: they are keyed by
-business date). The retry after a timeout starts at once, with the backoff.
+plain function runs in a daemon thread of its own, and Python cannot stop a thread: the attempt is recorded as
+timed out and the thread is left to finish (or to die with the process — nothing waits for it). Such a step is
+retried only once that thread has ended, so two attempts of one step never run at once; if it is still running
+after the backoff, the step fails. The daily cycles' steps are idempotent (keyed by business date).
 
 Step functions take either nothing or one :class:`StepContext` (the results of the steps they depend on, the
 run's parameters, a logger whose records go into the step's stored log, and ``stopping`` to give up early on a
 shutdown). A step that returns :data:`SKIP` (or ``Skip("why")``) is recorded as ``skipped`` with the reason, and
 the steps depending on it are skipped too; the run still succeeds.
 
-Stopping. When the executor's ``stop`` event is set (SIGTERM in the scheduler), the step in flight finishes, no
-further step or retry starts, and the run and its unfinished steps are recorded as ``interrupted``.
+Stopping. When the executor's ``stop`` event is set (SIGTERM in the scheduler), the step in flight finishes, a
+backoff in progress ends at once, no further step or retry starts, and the run and its unfinished steps are
+recorded as ``interrupted``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
@@ -60,6 +63,8 @@ __all__ = [
     "WorkflowBuilder",
     "WorkflowExecutor",
     "WorkflowRun",
+    "owner_alive",
+    "process_owner",
 ]
 
 log = logging.getLogger("ravenshire.orchestration")
@@ -336,8 +341,18 @@ class WorkflowExecutor:
     ) -> None:
         self.engine = engine
         self.stop = stop or threading.Event()
-        self._sleep = sleep or asyncio.sleep
+        self._sleep = sleep
         _install_handler()
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` between attempts, or less when ``stop`` is set meanwhile."""
+        if self._sleep is not None:
+            await self._sleep(seconds)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not self.stop.is_set() and (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(0.1, left))
 
     async def run(
         self,
@@ -410,6 +425,7 @@ class WorkflowExecutor:
         step_id = self._start_step(run_id, step.name, started)
         attempt, status, error, value = 0, "failed", None, None
         logger = logging.getLogger(f"ravenshire.workflow.{workflow.name}.{step.name}")
+        lingering: list[threading.Thread] = []  # a timed-out attempt's thread, still running
         while True:
             attempt += 1
             context = StepContext(
@@ -424,7 +440,7 @@ class WorkflowExecutor:
             )
             token = _current_buffer.set(buffer)
             try:
-                value = await self._attempt(step, context)
+                value = await self._attempt(step, context, lingering)
                 status, error = ("skipped", value.reason) if isinstance(value, Skip) else ("succeeded", None)
                 if isinstance(value, Skip):
                     buffer.append(f"skipped: {value.reason}")
@@ -447,7 +463,14 @@ class WorkflowExecutor:
             delay = step.delay(attempt)
             buffer.append(f"retry {attempt}/{step.retries} in {delay:g} s")
             self._update_step(step_id, status="retrying", attempts=attempt, error=error, log=_excerpt(buffer))
-            await self._sleep(delay)
+            await self._pause(delay)
+            if self.stop.is_set():
+                status, error = "interrupted", f"{error}; not retried: stopping"
+                break
+            if any(t.is_alive() for t in lingering):
+                error = f"{error}; not retried: the timed-out attempt is still running"
+                buffer.append(error)
+                break
         duration = time.perf_counter() - clock
         self._update_step(
             step_id,
@@ -472,15 +495,37 @@ class WorkflowExecutor:
         )
 
     @staticmethod
-    async def _attempt(step: Step, context: StepContext) -> Any:
+    async def _attempt(step: Step, context: StepContext, lingering: list[threading.Thread]) -> Any:
         func = step.func
         takes_context = _takes_argument(func)
         if inspect.iscoroutinefunction(func):
             coro = func(context) if takes_context else func()
             return await asyncio.wait_for(coro, step.timeout)
         call = (lambda: func(context)) if takes_context else func
-        # ``to_thread`` copies the context: the step's log buffer follows it into the worker thread.
-        return await asyncio.wait_for(asyncio.to_thread(call), step.timeout)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        copied = contextvars.copy_context()  # the step's log buffer follows it into the thread
+
+        def settle(ok: bool, outcome: Any) -> None:
+            if not future.done():
+                (future.set_result if ok else future.set_exception)(outcome)
+
+        def target() -> None:
+            try:
+                outcome, ok = copied.run(call), True
+            except BaseException as exc:  # handed to the awaiting coroutine
+                outcome, ok = exc, False
+            # RuntimeError: the run is over (it timed out and ended): nobody waits for this result.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, ok, outcome)
+
+        thread = threading.Thread(target=target, name=f"step-{step.name}", daemon=True)
+        thread.start()
+        try:
+            return await asyncio.wait_for(future, step.timeout)
+        except TimeoutError:
+            lingering.append(thread)
+            raise
 
     # ------------------------------------------------------------------ the store
     def _start_run(
@@ -506,6 +551,7 @@ class WorkflowExecutor:
                     "status": "running",
                     "host": HOST,
                     "pid": os.getpid(),
+                    "owner": process_owner(),
                     "started_at": started,
                 },
             ).scalar_one()
@@ -545,7 +591,8 @@ class WorkflowExecutor:
             # Steps that never started (the run stopped or was cancelled before them).
             conn.execute(
                 update(s.step_runs).where(
-                    s.step_runs.c.workflow_run_id == run_id, s.step_runs.c.status.in_(("pending", "running"))
+                    s.step_runs.c.workflow_run_id == run_id,
+                    s.step_runs.c.status.in_(("pending", "running", "retrying")),
                 ),
                 {"status": "interrupted" if status == "interrupted" else "skipped", "finished_at": _utcnow()},
             )
@@ -605,8 +652,60 @@ def _takes_argument(func: Callable[..., Any]) -> bool:
 
 
 def run_sync(executor: WorkflowExecutor, workflow: Workflow, **kwargs: Any) -> WorkflowRun:
-    """``executor.run`` from synchronous code (a scheduler job's thread, the CLI)."""
-    return asyncio.run(executor.run(workflow, **kwargs))
+    """``executor.run`` from synchronous code (a scheduler job's thread, the CLI, a notebook cell: where an event
+    loop already runs in this thread, the workflow runs on its own loop in a helper thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(executor.run(workflow, **kwargs))
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["run"] = asyncio.run(executor.run(workflow, **kwargs))
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    helper = threading.Thread(target=target, name=f"workflow-{workflow.name}")
+    helper.start()
+    helper.join()
+    if "error" in box:
+        raise box["error"]
+    return box["run"]
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux ``/proc``); "" where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def process_owner(pid: int | None = None) -> str:
+    """``host:pid:start``: names a process so that a later process given the same pid is not taken for it."""
+    pid = os.getpid() if pid is None else pid
+    return f"{HOST}:{pid}:{_process_start(pid)}"
+
+
+def owner_alive(owner: str | None) -> bool | None:
+    """True/False when ``owner`` (see :func:`process_owner`, or ``host:pid``) is a process of this host that is
+    alive / gone; None when it is another host's (unknown from here)."""
+    if not owner:
+        return None
+    host, _, rest = owner.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != HOST or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        pass
+    return not start or _process_start(pid) in ("", start)
 
 
 def workflow_run(engine: Engine, run_id: int) -> dict[str, Any]:

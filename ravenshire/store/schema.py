@@ -528,6 +528,7 @@ workflow_runs = Table(
     Column("status", String(16), nullable=False),  # running | succeeded | failed | interrupted | skipped
     Column("host", String(128), nullable=False),
     Column("pid", Integer, nullable=False),
+    Column("owner", String(160)),  # host:pid:process start time — tells a live owner from a reused pid
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
     Column("duration_s", Float),
@@ -568,7 +569,7 @@ jobs = Table(
     Column("idempotency_key", String(128), unique=True),  # a form's submission id: a resubmission is one job
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
-    Column("worker", String(160)),  # host:pid of the scheduler that ran it
+    Column("worker", String(160)),  # host:pid:process start time of the scheduler that runs it
     Column("progress", Float),  # 0..1 when known
     Column("message", Text),  # the latest progress line
     Column("result", Text),  # JSON: result links (run id, study, cycle id) and headline figures
@@ -585,6 +586,7 @@ scheduler_state = Table(
     Column("host", String(128), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("token", String(32), nullable=False),  # this start's random id: a takeover changes it
+    Column("owner", String(160)),  # host:pid:process start time (tells a live scheduler from a reused pid)
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("beat_at", DateTime(timezone=True), nullable=False),
     Column("stopped_at", DateTime(timezone=True)),

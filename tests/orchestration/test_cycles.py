@@ -80,14 +80,15 @@ def test_recovery_marks_a_dead_processes_run_and_cycle_then_the_cycle_reruns(cfg
         run_id = conn.execute(
             insert(s.workflow_runs).returning(s.workflow_runs.c.id),
             {"workflow": "data_cycle", "trigger": "schedule", "cycle_id": f"data-{DAY}", "business_date": 20240627,
-             "status": "running", "host": HOST, "pid": 999_999_999, "started_at": now},
+             "status": "running", "host": HOST, "pid": 999_999_999, "owner": f"{HOST}:999999999:4242",
+             "started_at": now},
         ).scalar_one()  # fmt: skip
         conn.execute(insert(s.step_runs), {"workflow_run_id": run_id, "step": "fetch", "status": "running",
                                            "attempts": 1, "started_at": now})  # fmt: skip
     # A fresh running claim belongs to another process: refused until recovery says its process is gone.
     refused = run_cycle("data", engine, cfg, DAY)
     assert refused.status == "failed" and "running in another process" in refused.run.error
-    recovered = recover_interrupted(engine, alive=lambda pid: pid != 999_999_999)
+    recovered = recover_interrupted(engine)  # no process 999999999 here: its owner is gone
     assert recovered == [{"workflow_run": run_id, "workflow": "data_cycle", "cycle_id": f"data-{DAY}",
                           "cycle_failed": True}]  # fmt: skip
     assert step_history(engine, run_id).iloc[0]["status"] == "interrupted"
@@ -148,7 +149,7 @@ def test_recovery_marks_a_dead_schedulers_running_jobs_interrupted(cfg: Config) 
     engine = init_db(cfg.store_url)
     job = submit_job(engine, "ping")
     claim_next_job(engine, f"{HOST}:999999999")
-    recover_interrupted(engine, alive=lambda pid: False)
+    recover_interrupted(engine, alive=lambda owner: False)
     after = get_job(engine, job.id)
     assert after.status == "interrupted" and "submit it again" in after.error
 
@@ -169,3 +170,55 @@ def test_the_agent_cycle_is_due_once_a_fire_time_passed_after_its_bars_were_stor
     assert service.plan(kinds=["agent"], now=stored_at + dt.timedelta(minutes=1)) == []  # the fire is still ahead
     due = service.plan(kinds=["agent"], now=stored_at + dt.timedelta(minutes=3))
     assert due == [("agent", pd.Timestamp("2024-06-28"))]
+
+
+def test_recovery_tells_a_reused_pid_from_its_owner_and_spares_a_cycle_a_live_run_holds(cfg: Config) -> None:
+    import os
+
+    from ravenshire.orchestration.workflow import process_owner
+
+    engine = init_db(cfg.store_url)
+    now = dt.datetime.now(dt.UTC)
+    me = process_owner()
+    reused = me.rsplit(":", 1)[0] + ":1"  # this pid, but a process that started at another time: a dead owner
+    with write(engine) as conn:
+        held = {"id": f"data-{DAY}", "kind": "data", "business_date": 20240627, "status": "running", "attempts": 2,
+                "is_demo": True, "started_at": now}  # fmt: skip
+        conn.execute(insert(s.cycles), held)
+        base = {"workflow": "data_cycle", "trigger": "schedule", "cycle_id": f"data-{DAY}", "business_date": 20240627,
+                "status": "running", "host": HOST, "pid": os.getpid(), "started_at": now}  # fmt: skip
+        dead_id = conn.execute(
+            insert(s.workflow_runs).returning(s.workflow_runs.c.id), {**base, "owner": reused}
+        ).scalar_one()
+        conn.execute(insert(s.workflow_runs), {**base, "owner": me})  # attempt 2, alive: this process
+    recovered = recover_interrupted(engine)
+    assert [r["workflow_run"] for r in recovered] == [dead_id] and recovered[0]["cycle_failed"] is False
+    assert cycle_runs(engine).iloc[0]["status"] == "running"  # the live run keeps its cycle
+
+
+def test_recovery_of_a_taken_over_scheduler_on_another_host(cfg: Config) -> None:
+    engine = init_db(cfg.store_url)
+    now = dt.datetime.now(dt.UTC)
+    with write(engine) as conn:
+        conn.execute(insert(s.workflow_runs), {"workflow": "agent_cycle", "trigger": "schedule", "status": "running",
+                                               "host": "old-box", "pid": 77, "owner": "old-box:77:99",
+                                               "started_at": now})  # fmt: skip
+    assert recover_interrupted(engine) == []  # another host: unknown from here
+    assert len(recover_interrupted(engine, dead_owner=("old-box", 77))) == 1  # its lease was taken over
+
+
+def test_a_cycle_firing_on_some_weekdays_still_owes_every_session(make_config) -> None:
+    cfg = make_config(
+        "[DATA]\nsource = synthetic\nuniverse = AAA\nhistory_start = 2024-01-02\n"
+        "[SCHEDULE]\ndata_cycle = 22:00\ndays = mon,wed,fri\ncatchup_sessions = 10\n"
+    )
+    engine = init_db(cfg.store_url)
+    run_cycle("data", engine, cfg, "2024-06-14")
+    at = dt.datetime(2024, 6, 21, 23, 0, tzinfo=dt.UTC)  # Friday night
+    plan = SchedulerService(cfg, engine).plan(kinds=["data"], now=at)
+    assert [d.date().isoformat() for _, d in plan] == [
+        "2024-06-17",
+        "2024-06-18",
+        "2024-06-20",
+        "2024-06-21",
+    ]  # fmt: skip  (06-19 was a holiday)

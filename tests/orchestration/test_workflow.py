@@ -213,3 +213,53 @@ def test_step_logs_do_not_leak_between_concurrent_steps(engine) -> None:
     steps = step_history(engine, result.run_id).set_index("step")
     assert "AAA line 19" in steps.loc["a", "log"] and "BBB" not in steps.loc["a", "log"]
     assert "BBB line 19" in steps.loc["b", "log"] and "AAA" not in steps.loc["b", "log"]
+
+
+def test_a_timed_out_thread_does_not_hold_the_run_and_is_not_retried_while_it_runs(engine) -> None:
+    release = threading.Event()
+    calls: list[int] = []
+
+    def hangs(ctx: StepContext) -> str:
+        calls.append(ctx.attempt)
+        release.wait(30)  # a network call that ignores its timeout
+        return "late"
+
+    wf = WorkflowBuilder("hang").step("fetch", hangs, retries=3, backoff=0.1, timeout=0.3).build()
+    started = time.perf_counter()
+    result = run(WorkflowExecutor(engine), wf)
+    took = time.perf_counter() - started
+    release.set()
+    assert took < 5, "the run waited for the timed-out thread"
+    assert result.status == "failed" and calls == [1]  # never two attempts at once
+    assert "still running" in result.steps["fetch"].error
+    assert step_history(engine, result.run_id).iloc[0]["status"] == "timed_out"
+
+
+def test_a_stop_during_the_backoff_ends_the_wait_and_no_attempt_follows(engine) -> None:
+    stop = threading.Event()
+    calls: list[int] = []
+
+    def fails(ctx: StepContext) -> None:
+        calls.append(ctx.attempt)
+        threading.Timer(0.2, stop.set).start()  # SIGTERM arrives during the 30 s backoff
+        raise RuntimeError("source down")
+
+    wf = WorkflowBuilder("backoff").step("fetch", fails, retries=3, backoff=30.0).build()
+    started = time.perf_counter()
+    result = run(WorkflowExecutor(engine, stop=stop), wf)
+    assert time.perf_counter() - started < 5 and calls == [1]
+    assert result.status == "interrupted" and "not retried: stopping" in result.steps["fetch"].error
+    assert step_history(engine, result.run_id).iloc[0]["status"] == "interrupted"
+
+
+def test_run_sync_works_inside_a_running_event_loop(engine) -> None:
+    from ravenshire.orchestration.workflow import run_sync
+
+    wf = (
+        WorkflowBuilder("nb").step("a", lambda: 41).step("b", lambda ctx: ctx.result("a") + 1, depends_on=["a"]).build()
+    )
+
+    async def notebook_cell() -> int:  # Jupyter runs cells inside a loop
+        return run_sync(WorkflowExecutor(engine), wf).result("b")
+
+    assert asyncio.run(notebook_cell()) == 42
