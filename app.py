@@ -30,10 +30,13 @@ user = login_gate(deep_link)  # with login on: the form until signed in (every p
 PAGES = [
     ("pages/command.py", "Command center", ":material/dashboard:"),
     ("pages/data.py", "Data", ":material/database:"),
+    ("pages/backtests.py", "Backtests", ":material/query_stats:"),
     ("pages/execution.py", "Execution", ":material/swap_horiz:"),
+    ("pages/portfolio.py", "Portfolio & risk", ":material/pie_chart:"),
     ("pages/drift.py", "Drift", ":material/troubleshoot:"),
     ("pages/clusters.py", "Clusters", ":material/scatter_plot:"),
     ("pages/stream.py", "Neural stream", ":material/forum:"),
+    ("pages/operations.py", "Operations", ":material/schedule:"),
 ]
 opening = deep_link if deep_link in {path for path, _, _ in PAGES} else PAGES[0][0]
 pages = [st.Page(path, title=title, icon=icon, default=path == opening) for path, title, icon in PAGES]

@@ -109,3 +109,99 @@ def test_the_agent_pages_in_a_browser_and_the_3d_clusters_are_drawn(app_env, tmp
         assert "Traceback" not in body and "overall confidence" in body
         page.screenshot(path=str(tmp_path / "neural-stream.png"), full_page=True)
     assert "Traceback" not in log.read_text()
+
+
+def test_backtests_page_in_a_browser_runs_a_backtest_and_shows_its_result(app_env, tmp_path: Path) -> None:
+    from ravenshire.config import load_config
+    from ravenshire.data import DataManager
+
+    DataManager(load_config(env=app_env)).get_market_data()  # the universe's demo bars
+    log = tmp_path / "app.log"
+    with app_server(app_env, log) as url, chromium_page() as page:
+        page.goto(url)
+        wait_for_app(page)
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Backtests").click()
+        wait_for_app(page)
+        page.get_by_role("heading", name="Backtests").wait_for(timeout=60_000)
+        page.get_by_text("No backtest stored yet").wait_for(timeout=60_000)
+        page.get_by_role("button", name="Run backtest").click()
+        page.get_by_text("Run #1 stored").wait_for(timeout=60_000)
+        wait_for_app(page)
+        page.get_by_text("Run #1 — ma_crossover").wait_for(timeout=60_000)
+        page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=60_000)
+        body = page.inner_text("body")
+        assert "Traceback" not in body and "DEMO DATA" in body
+        assert "Sharpe" in body and "Max drawdown [%]" in body
+        assert page.locator('[data-testid="stMetric"]').count() >= 12
+        page.screenshot(path=str(tmp_path / "backtests.png"), full_page=True)
+        page.get_by_text("Run #1 — ma_crossover").scroll_into_view_if_needed()  # the page scrolls inside the app
+        page.screenshot(path=str(tmp_path / "backtests-result.png"), full_page=True)
+    assert "Traceback" not in log.read_text()
+
+
+def test_portfolio_and_operations_pages_in_a_browser_and_the_risk_sphere_is_drawn(app_env, tmp_path: Path) -> None:
+    """Portfolio & risk (its risk sphere, a pydeck OrbitView without a map: the WebGL canvas must hold the sphere's
+    coloured points) and Operations (heartbeat, cycles, workflow runs, queue), against a store with paper
+    positions, a data cycle, a queued job and a scheduler's heartbeat row."""
+    import io
+    import math
+
+    import numpy as np
+    from PIL import Image
+
+    from ravenshire.config import load_config
+    from ravenshire.data import DataManager
+    from ravenshire.execution import ExecutionManager
+    from ravenshire.orchestration import run_cycle, submit_job
+    from ravenshire.orchestration.schedule import SchedulerService
+    from ravenshire.store import init_db
+
+    config = load_config(env=app_env)
+    engine = init_db(config.store_url)
+    data = DataManager(config, engine=engine)
+    data.bootstrap_demo()
+    closes = data.close_prices(["AAA", "BBB"]).iloc[-1]
+    book = ExecutionManager(config, engine=engine)
+    cash = book.account().cash
+    book.execute_trade("AAA", "BUY", math.floor(0.20 * cash / closes["AAA"]))
+    book.execute_trade("BBB", "BUY", math.floor(0.10 * cash / closes["BBB"]))
+    assert run_cycle("data", engine, config, "2025-06-27").status in ("succeeded", "skipped")
+    submit_job(engine, "ping", {}, submitted_by="tester")
+    SchedulerService(config, engine).acquire()
+    engine.dispose()
+
+    def sphere_pixels(png: bytes) -> dict[str, int]:
+        """Coloured pixels of the screenshot by dominant channel: the sphere is green, amber or red; the limit
+        shell, the background and the labels are grey."""
+        pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+        coloured = pixels[(pixels.max(axis=2) - pixels.min(axis=2)) > 60]
+        return {name: int((coloured.argmax(axis=1) == k).sum()) for k, name in enumerate(["red", "green", "blue"])}
+
+    log = tmp_path / "app.log"
+    with app_server(app_env, log) as url, chromium_page() as page:
+        page.goto(url)
+        wait_for_app(page)
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Portfolio & risk").click()
+        wait_for_app(page)
+        page.get_by_text("Risk against the limits").wait_for(timeout=60_000)
+        chart = page.locator('[data-testid="stDeckGlJsonChart"]')
+        chart.locator("canvas").first.wait_for(timeout=60_000)
+        wait_for_app(page)
+        page.wait_for_timeout(3000)  # deck.gl draws on the next animation frames
+        body = page.inner_text("body")
+        assert "Traceback" not in body and "DEMO DATA" in body and "Largest position" in body
+        drawn = sphere_pixels(chart.screenshot(path=str(tmp_path / "risk-sphere.png")))
+        colour = "green" if "green: under half" in body else "red"  # amber is mostly red and green
+        assert drawn[colour] > 500, drawn  # the sphere's points are drawn, in the colour of the risk
+        page.screenshot(path=str(tmp_path / "portfolio.png"), full_page=True)
+
+        page.goto(f"{url}/operations")
+        wait_for_app(page)
+        page.get_by_text("Job queue").first.wait_for(timeout=60_000)
+        page.get_by_text("Workflow runs").first.wait_for(timeout=60_000)
+        wait_for_app(page)
+        body = page.inner_text("body")
+        assert "Traceback" not in body and "Scheduled jobs" in body and "Run data cycle now" in body
+        assert "data-2025-06-27" in body or page.locator('[data-testid="stDataFrame"]').count() >= 4
+        page.screenshot(path=str(tmp_path / "operations.png"), full_page=True)
+    assert "Traceback" not in log.read_text()
