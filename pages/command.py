@@ -57,6 +57,11 @@ VETO_CONFIG = {
 
 
 # --------------------------------------------------------------------------- formatting
+def text(value: Any) -> str | None:
+    """A stored text, or None for NULL (which pandas reads as None or NaN)."""
+    return value if isinstance(value, str) and value else None
+
+
 def money(x: float | None) -> str:
     return "—" if x is None or not math.isfinite(x) else f"{x:,.2f}"
 
@@ -119,11 +124,11 @@ def agents_panel() -> None:
             )
             conf = row["confidence"]
             conf_text = "" if conf is None or pd.isna(conf) else f" · confidence {pct(float(conf))}"
-            st.markdown(badge(row["recommendation"], {}) + conf_text)
+            st.markdown(badge(text(row["recommendation"]), {}) + conf_text)
             st.caption(f"Last run {when(row['last_run_at'])} · took {seconds(row['duration_s'])} · {row['cycle_id']}")
             if row["outcome"] == "error":
-                st.error(row["error"] or "failed", icon=":material/error:")
-            elif row["error"]:
+                st.error(text(row["error"]) or "failed", icon=":material/error:")
+            elif text(row["error"]):
                 st.caption(f"Why: {row['error']}")
     newest = None if cycles.empty else cycles.iloc[0]
     if newest is not None and newest["status"] == "failed":

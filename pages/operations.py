@@ -81,7 +81,7 @@ def ago(seconds: float | None) -> str:
 
 def result_text(result: str | None) -> str:
     """A job's result links in one line (cycle, workflow run, backtest run, study)."""
-    data = json.loads(result) if result else None
+    data = json.loads(result) if isinstance(result, str) and result else None  # NULL may read as NaN
     if not isinstance(data, dict):
         return ""
     parts = []
@@ -94,7 +94,7 @@ def result_text(result: str | None) -> str:
 
 def workflow_link(result: str | None) -> str | None:
     """A link to this page's drill-down into the job's workflow run, when it ran one."""
-    data = json.loads(result) if result else None
+    data = json.loads(result) if isinstance(result, str) and result else None
     run = data.get("workflow_run_id") if isinstance(data, dict) else None
     return None if run is None else f"operations?run={int(run)}"
 

@@ -138,10 +138,11 @@ def cycle_header(row: pd.Series) -> None:
         f"**{row['cycle_id']}** · session {row['business_date']:%Y-%m-%d} · {badge(status, STATUS_COLORS)} · "
         f"attempt {row['attempts']}{demo}"
     )
+    error = row["error"] if isinstance(row["error"], str) and row["error"] else None  # NULL may read as NaN
     if status == "failed":
-        st.error(f"This cycle failed: {row['error']}", icon=":material/report:")
-    elif row["error"]:
-        st.warning(str(row["error"]), icon=":material/warning:")
+        st.error(f"This cycle failed: {error or 'no reason stored'}", icon=":material/report:")
+    elif error:
+        st.warning(error, icon=":material/warning:")
     if row["recommendation"] is not None and not pd.isna(row["recommendation"]):
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Sovereign decision", str(row["recommendation"]))

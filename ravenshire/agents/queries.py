@@ -169,8 +169,8 @@ def _day_column(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values.astype("Int64").astype(str), format="%Y%m%d", errors="coerce")
 
 
-def _loads(text: str | None) -> Any:
-    if not text:
+def _loads(text: Any) -> Any:
+    if not isinstance(text, str) or not text:  # NULL reads as None or NaN (pandas 3 text columns)
         return {}
     try:
         return json.loads(text)

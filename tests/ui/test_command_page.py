@@ -227,3 +227,32 @@ def test_the_scheduler_heartbeat_alive_then_down(app_env) -> None:
     at = run_page(PAGE)
     assert any("DOWN" in m for m in _texts(at.markdown))
     assert any("The scheduler is not running" in w and "caught up" in w for w in _texts(at.warning))
+
+
+def test_a_failed_cycle_beside_completed_ones_and_a_queued_job_beside_a_finished_one(with_cycles) -> None:
+    """NULL texts (a failed cycle has no summary, a queued job no result) read as NaN in pandas 3 text columns: the
+    pages must not take them for text."""
+    import datetime as dt
+
+    from sqlalchemy import insert
+
+    from ravenshire.orchestration import submit_job
+    from ravenshire.orchestration.jobs import claim_next_job, finish_job
+    from ravenshire.store import schema as s
+    from ravenshire.store import write
+
+    engine = init_db(load_config().store_url)
+    with write(engine) as conn:
+        conn.execute(insert(s.cycles), {"id": "agent-2024-07-01", "kind": "agent", "business_date": 20240701,
+                                         "status": "failed", "attempts": 1, "is_demo": True, "error": "feed down",
+                                         "started_at": dt.datetime.now(dt.UTC)})  # fmt: skip
+    done = submit_job(engine, "ping")
+    claim_next_job(engine, "h:1:1")
+    finish_job(engine, done.id, "succeeded", result={"pong": True})
+    submit_job(engine, "ping")  # queued: no result yet
+    for page in ("pages/command.py", "pages/stream.py", "pages/operations.py"):
+        at = run_page(page)
+        assert not at.exception, page
+        assert not any("Unexpected error" in e for e in _texts(at.error)), page
+    at = run_page("pages/command.py")
+    assert not any("Why: nan" in c for c in _texts(at.caption))
