@@ -5,9 +5,11 @@ orders, a second scheduler is refused, a bad [SCHEDULE] value fails at start wit
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -60,6 +62,18 @@ class Scheduler:
         assert self.proc is not None
         self.proc.send_signal(sig)
         return self.proc.wait(timeout=timeout)
+
+
+@contextlib.contextmanager
+def store_write_lock(path: Path) -> Iterator[None]:
+    """Hold the SQLite store's write lock (as another writer would): the scheduler's next write waits for it."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
 
 
 def _wait(condition: Callable[[], bool], timeout: float, what: str, sched: Scheduler | None = None) -> None:
@@ -177,8 +191,9 @@ def test_sigkill_mid_cycle_then_a_restart_completes_it_once_without_duplicate_or
         return bool(len(runs)) and runs.iloc[0]["status"] == "running"
 
     _wait(agent_running, 90, "the agent cycle to start", sched)
-    time.sleep(0.3)
-    sched.stop(signal.SIGKILL)
+    with store_write_lock(sched.tmp / "store.db"):  # the cycle's next write waits: it is mid-cycle for sure
+        time.sleep(0.5)
+        sched.stop(signal.SIGKILL)
     runs = workflow_history(engine, workflow="agent_cycle")
     assert runs.iloc[0]["status"] == "running", "the cycle finished before the kill: nothing was tested"
 
@@ -272,7 +287,11 @@ def test_sigterm_mid_cycle_lets_the_step_in_flight_finish(sched: Scheduler) -> N
         return bool(len(runs)) and runs.iloc[0]["status"] == "running"
 
     _wait(agent_running, 90, "the agent cycle to start", sched)
-    assert sched.stop(signal.SIGTERM) == 0
+    with store_write_lock(sched.tmp / "store.db"):  # the cycle's next write waits: SIGTERM lands mid-cycle
+        sched.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert sched.proc.poll() is None  # it waits for the step in flight
+    assert sched.proc.wait(timeout=60) == 0
     run = workflow_history(engine, workflow="agent_cycle").iloc[0]
     assert run["status"] == "succeeded", run["error"]  # the step in flight finished before the exit
     assert cycle_runs(engine, "agent").iloc[0]["status"] == "completed"
