@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,3 +45,15 @@ def navigation_v2(monkeypatch: pytest.MonkeyPatch) -> None:
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", v2)
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where a browser test saves its screenshots: ``$RAVENSHIRE_ARTIFACTS/<test>/`` when set (CI keeps them as
+    test artifacts), else the test's temp dir."""
+    root = os.environ.get("RAVENSHIRE_ARTIFACTS")
+    if not root:
+        return tmp_path
+    folder = Path(root) / request.node.name.replace("/", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -11,7 +11,7 @@ from tests.ui.browser import app_server, chromium_page, wait_for_app
 pytestmark = pytest.mark.slow
 
 
-def test_data_page_in_a_browser_bootstraps_demo_data_and_imports_a_file(app_env, tmp_path: Path) -> None:
+def test_data_page_in_a_browser_bootstraps_demo_data_and_imports_a_file(app_env, tmp_path: Path, shots: Path) -> None:
     log = tmp_path / "app.log"
     with app_server(app_env, log) as url, chromium_page() as page:
         page.goto(url)  # the landing page is the Command center: go to Data by the sidebar's navigation
@@ -26,7 +26,7 @@ def test_data_page_in_a_browser_bootstraps_demo_data_and_imports_a_file(app_env,
         assert "Traceback" not in body
         assert page.locator('[data-testid="stDataFrame"]').count() >= 1
         assert page.locator('[data-testid="stMetricValue"]').first.inner_text() == "3"  # instruments
-        page.screenshot(path=str(tmp_path / "data-page.png"), full_page=True)
+        page.screenshot(path=str(shots / "data-page.png"), full_page=True)
 
         page.get_by_role("tab", name="Fetch & import").click()
         csv = tmp_path / "house.csv"
@@ -37,12 +37,12 @@ def test_data_page_in_a_browser_bootstraps_demo_data_and_imports_a_file(app_env,
         page.get_by_text("import of house.csv: ok").wait_for(timeout=60_000)
         wait_for_app(page)
         assert page.locator('[data-testid="stMetricValue"]').first.inner_text() == "4"  # HOUSE joined
-        page.screenshot(path=str(tmp_path / "after-import.png"), full_page=True)
+        page.screenshot(path=str(shots / "after-import.png"), full_page=True)
         assert "Traceback" not in page.inner_text("body")
     assert "Traceback" not in log.read_text()
 
 
-def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_frame(app_env, tmp_path: Path) -> None:
+def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_frame(app_env, tmp_path: Path, shots: Path) -> None:
     """Regression: with a pages/ folder, Streamlit ran a fresh server's first deep-linked request as the page file
     alone (no app.py: no kill-switch banner, no sidebar, no login gate)."""
     from ravenshire.config import load_config
@@ -58,10 +58,10 @@ def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_frame(app_env, 
         page.get_by_text("Account PAPER-001").wait_for(timeout=60_000)  # and it is the Execution page
         body = page.inner_text("body")
         assert "deep link check" in body and "Traceback" not in body
-        page.screenshot(path=str(tmp_path / "deep-link.png"), full_page=True)
+        page.screenshot(path=str(shots / "deep-link.png"), full_page=True)
 
 
-def test_the_agent_pages_in_a_browser_and_the_3d_clusters_are_drawn(app_env, tmp_path: Path) -> None:
+def test_the_agent_pages_in_a_browser_and_the_3d_clusters_are_drawn(app_env, tmp_path: Path, shots: Path) -> None:
     """Command center (the landing page), Clusters (a pydeck OrbitView: its WebGL canvas must hold the clusters'
     points) and Neural stream, against a store seeded by real agent cycles."""
     import io
@@ -90,28 +90,28 @@ def test_the_agent_pages_in_a_browser_and_the_3d_clusters_are_drawn(app_env, tmp
         body = page.inner_text("body")
         assert "Traceback" not in body and "DEMO DATA" in body
         assert f"agent-{LAST}" in body and "Market regime" in body
-        page.screenshot(path=str(tmp_path / "command-center.png"), full_page=True)
+        page.screenshot(path=str(shots / "command-center.png"), full_page=True)
 
         page.goto(f"{url}/clusters")
         wait_for_app(page)
         chart = page.locator('[data-testid="stDeckGlJsonChart"]')
         chart.locator("canvas").first.wait_for(timeout=60_000)
         page.wait_for_timeout(3000)  # deck.gl draws on the next animation frames
-        drawn = cluster_pixels(chart.screenshot(path=str(tmp_path / "clusters-3d.png")))
+        drawn = cluster_pixels(chart.screenshot(path=str(shots / "clusters-3d.png")))
         assert sum(n > 100 for n in drawn.values()) >= 2, drawn  # points of at least two clusters are drawn
         assert "Traceback" not in page.inner_text("body")
-        page.screenshot(path=str(tmp_path / "clusters.png"), full_page=True)
+        page.screenshot(path=str(shots / "clusters.png"), full_page=True)
 
         page.goto(f"{url}/stream")
         wait_for_app(page)
         page.get_by_text("Sovereign → Execution").first.wait_for(timeout=60_000)
         body = page.inner_text("body")
         assert "Traceback" not in body and "overall confidence" in body
-        page.screenshot(path=str(tmp_path / "neural-stream.png"), full_page=True)
+        page.screenshot(path=str(shots / "neural-stream.png"), full_page=True)
     assert "Traceback" not in log.read_text()
 
 
-def test_backtests_page_in_a_browser_runs_a_backtest_and_shows_its_result(app_env, tmp_path: Path) -> None:
+def test_backtests_page_in_a_browser_runs_a_backtest_and_shows_its_result(app_env, tmp_path: Path, shots: Path) -> None:
     from ravenshire.config import load_config
     from ravenshire.data import DataManager
 
@@ -133,13 +133,15 @@ def test_backtests_page_in_a_browser_runs_a_backtest_and_shows_its_result(app_en
         assert "Traceback" not in body and "DEMO DATA" in body
         assert "Sharpe" in body and "Max drawdown [%]" in body
         assert page.locator('[data-testid="stMetric"]').count() >= 12
-        page.screenshot(path=str(tmp_path / "backtests.png"), full_page=True)
+        page.screenshot(path=str(shots / "backtests.png"), full_page=True)
         page.get_by_text("Run #1 — ma_crossover").scroll_into_view_if_needed()  # the page scrolls inside the app
-        page.screenshot(path=str(tmp_path / "backtests-result.png"), full_page=True)
+        page.screenshot(path=str(shots / "backtests-result.png"), full_page=True)
     assert "Traceback" not in log.read_text()
 
 
-def test_portfolio_and_operations_pages_in_a_browser_and_the_risk_sphere_is_drawn(app_env, tmp_path: Path) -> None:
+def test_portfolio_and_operations_pages_in_a_browser_and_the_risk_sphere_is_drawn(
+    app_env, tmp_path: Path, shots: Path
+) -> None:
     """Portfolio & risk (its risk sphere, a pydeck OrbitView without a map: the WebGL canvas must hold the sphere's
     coloured points) and Operations (heartbeat, cycles, workflow runs, queue), against a store with paper
     positions, a data cycle, a queued job and a scheduler's heartbeat row."""
@@ -190,10 +192,10 @@ def test_portfolio_and_operations_pages_in_a_browser_and_the_risk_sphere_is_draw
         page.wait_for_timeout(3000)  # deck.gl draws on the next animation frames
         body = page.inner_text("body")
         assert "Traceback" not in body and "DEMO DATA" in body and "Largest position" in body
-        drawn = sphere_pixels(chart.screenshot(path=str(tmp_path / "risk-sphere.png")))
+        drawn = sphere_pixels(chart.screenshot(path=str(shots / "risk-sphere.png")))
         colour = "green" if "green: under half" in body else "red"  # amber is mostly red and green
         assert drawn[colour] > 500, drawn  # the sphere's points are drawn, in the colour of the risk
-        page.screenshot(path=str(tmp_path / "portfolio.png"), full_page=True)
+        page.screenshot(path=str(shots / "portfolio.png"), full_page=True)
 
         page.goto(f"{url}/operations")
         wait_for_app(page)
@@ -203,5 +205,32 @@ def test_portfolio_and_operations_pages_in_a_browser_and_the_risk_sphere_is_draw
         body = page.inner_text("body")
         assert "Traceback" not in body and "Scheduled jobs" in body and "Run data cycle now" in body
         assert "data-2025-06-27" in body or page.locator('[data-testid="stDataFrame"]').count() >= 4
-        page.screenshot(path=str(tmp_path / "operations.png"), full_page=True)
+        page.screenshot(path=str(shots / "operations.png"), full_page=True)
     assert "Traceback" not in log.read_text()
+
+
+def test_every_page_renders_in_a_browser_without_an_error(app_env, tmp_path: Path, shots: Path) -> None:
+    import ast
+
+    from tests.conftest import PROJECT
+
+    tree = ast.parse((PROJECT / "app.py").read_text())
+    pages = [
+        (elt.elts[0].value, elt.elts[1].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PAGES"
+        for elt in node.value.elts
+    ]
+    assert len(pages) == 9
+    with app_server(app_env, tmp_path / "app.log") as url, chromium_page() as page:
+        page.goto(url)
+        wait_for_app(page)
+        for path, title in pages:
+            page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+            wait_for_app(page)
+            page.locator("h1", has_text=title).first.wait_for(timeout=60_000)
+            wait_for_app(page)
+            body = page.inner_text("body")
+            assert "Traceback" not in body, path
+            assert page.locator('[data-testid="stException"]').count() == 0, path
+            page.screenshot(path=str(shots / f"{Path(path).stem}.png"), full_page=True)
