@@ -8,17 +8,19 @@ import streamlit as st
 
 from ravenshire.errors import RavenshireError
 from ravenshire.ui import (
+    bootstrap_demo_store,
     demo_banner,
     get_config,
     kill_switch_badge,
     kill_switch_banner,
     live_panel,
     mark_frame,
+    take_deep_link,
 )
 from ravenshire.ui.auth import auth_enabled, login_gate, logout
 
 st.set_page_config(page_title="Ravenshire", page_icon=":material/monitoring:", layout="wide")
-deep_link = mark_frame()  # a page opened by URL before the frame was up (see ravenshire.ui.require_frame)
+deep_link = take_deep_link()  # a page opened by URL before the frame was up (see ravenshire.ui.require_frame)
 
 try:
     config = get_config()
@@ -26,6 +28,12 @@ except RavenshireError as exc:
     st.error(f"Ravenshire cannot start: {exc}")
     st.stop()
 user = login_gate(deep_link)  # with login on: the form until signed in (every page runs inside this frame)
+mark_frame()  # only now may pages run
+if config.is_demo:
+    try:  # the first operator's visit to an empty store generates the demo universe (once, audited)
+        bootstrap_demo_store()
+    except RavenshireError as exc:
+        st.error(f"The demo universe could not be generated: {exc}")
 
 PAGES = [
     ("pages/command.py", "Command center", ":material/dashboard:"),

@@ -6,7 +6,16 @@ import streamlit as st
 
 from ravenshire.data import FetchSummary, queries
 from ravenshire.data.validation import RULES
-from ravenshire.ui import cached_query, flash, get_config, get_manager, require_frame, run_action, show_flashes
+from ravenshire.ui import (
+    bootstrap_demo_store,
+    cached_query,
+    flash,
+    get_config,
+    get_manager,
+    require_frame,
+    run_action,
+    show_flashes,
+)
 from ravenshire.ui.auth import audit, can_operate
 
 require_frame("pages/data.py")  # first: only inside app.py's frame
@@ -50,11 +59,13 @@ empty_store = run_action("Reading the state store…", manager.store_is_empty)
 if empty_store is None:
     st.stop()
 if empty_store:
-    if config.is_demo:
-        done = run_action("Empty store: generating the demo universe…", manager.bootstrap_demo)
+    if config.is_demo and not VIEWER:
+        done = run_action("Empty store: generating the demo universe…", bootstrap_demo_store)
         if done:
             flash("info", f"Empty store: demo universe generated, {sum(s.rows_stored for s in done):,} bars stored.")
             refresh()
+    elif config.is_demo:
+        st.info("The store holds no market data yet: an operator's first visit generates the demo universe.")
     else:
         st.info(
             "The store holds no market data yet. Fetch the universe in **Fetch & import** below, "

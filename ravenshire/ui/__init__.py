@@ -7,6 +7,7 @@ read through the layers' query functions and call the layers' managers.
 from ravenshire.ui.common import (
     LIVE_TTL,
     attempt,
+    bootstrap_demo_store,
     cached_query,
     clear_reads,
     demo_banner,
@@ -25,11 +26,13 @@ from ravenshire.ui.common import (
     require_frame,
     run_action,
     show_flashes,
+    take_deep_link,
 )
 
 __all__ = [
     "LIVE_TTL",
     "attempt",
+    "bootstrap_demo_store",
     "cached_query",
     "clear_reads",
     "demo_banner",
@@ -48,4 +51,5 @@ __all__ = [
     "require_frame",
     "run_action",
     "show_flashes",
+    "take_deep_link",
 ]

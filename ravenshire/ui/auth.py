@@ -21,6 +21,7 @@ import getpass
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -39,7 +40,6 @@ log = logging.getLogger("ravenshire.ui.auth")
 
 ROLES = ("viewer", "operator")
 _USER_KEY = "_ravenshire_user"
-_FAILS_KEY = "_ravenshire_login_failures"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,29 +144,95 @@ def login_gate(page: str | None = None) -> User:
     user = current_user()
     if user is not None:
         return user
-    if page:
+    page = page or _page_in_url()
+    if page:  # opened after the login
         st.session_state[DEEP_LINK_KEY] = page
     known = users()
     st.markdown("### Sign in")
     st.caption("This Ravenshire requires a login. Viewers read; operators may also trade and run jobs.")
     with st.form("login"):
-        name = st.text_input("User", value="operator" if len(known) == 1 else "")
+        name = st.text_input("User", value=next(iter(known)) if len(known) == 1 else "")
         password = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        entry = known.get(name.strip())
+        who = name.strip()[:64]
+        wait = _throttle().wait(who)
+        if wait > 0:
+            audit(
+                "login",
+                target=who,
+                outcome="refused",
+                detail={"locked_s": round(wait)},
+                user=User(who or "?", "viewer"),
+            )
+            st.error(f"Too many failed sign-ins for {who!r}: try again in {wait / 60:.0f} min.")
+            st.stop()
+        entry = known.get(who)
         if entry is not None and verify_password(password, entry[0]):
-            st.session_state[_USER_KEY] = (name.strip(), entry[1])
-            st.session_state.pop(_FAILS_KEY, None)
-            audit("login", target=name.strip(), user=User(name.strip(), entry[1]))
+            _throttle().clear(who)
+            st.session_state[_USER_KEY] = (who, entry[1])
+            audit("login", target=who, user=User(who, entry[1]))
             st.rerun()
-        fails = int(st.session_state.get(_FAILS_KEY, 0)) + 1
-        st.session_state[_FAILS_KEY] = fails
+        fails = _throttle().fail(who)
         time.sleep(min(5.0, 0.5 * fails))  # slows guessing down
-        audit("login", target=name.strip()[:64], outcome="refused", user=User(name.strip()[:64] or "?", "viewer"))
+        audit("login", target=who, outcome="refused", user=User(who or "?", "viewer"))
         st.error("Unknown user or wrong password.")
     st.stop()
     raise AssertionError("st.stop() returned")  # pragma: no cover
+
+
+class _Throttle:
+    """Failed sign-ins per user name, shared by every session of the server: after :data:`LOCK_AFTER` failures
+    within :data:`LOCK_WINDOW` seconds the name is locked for the rest of the window."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fails: dict[str, list[float]] = {}
+
+    def _recent(self, name: str, now: float) -> list[float]:
+        kept = [t for t in self._fails.get(name, []) if now - t < LOCK_WINDOW]
+        self._fails[name] = kept
+        return kept
+
+    def wait(self, name: str) -> float:
+        """Seconds ``name`` is still locked (0: not locked)."""
+        now = time.monotonic()
+        with self._lock:
+            recent = self._recent(name, now)
+            return max(0.0, recent[0] + LOCK_WINDOW - now) if len(recent) >= LOCK_AFTER else 0.0
+
+    def fail(self, name: str) -> int:
+        """Record a failure; returns the failures within the window."""
+        now = time.monotonic()
+        with self._lock:
+            recent = self._recent(name, now)
+            recent.append(now)
+            return len(recent)
+
+    def clear(self, name: str) -> None:
+        with self._lock:
+            self._fails.pop(name, None)
+
+
+LOCK_AFTER, LOCK_WINDOW = 10, 900.0
+
+
+@st.cache_resource
+def _throttle() -> _Throttle:
+    return _Throttle()
+
+
+def _page_in_url() -> str | None:
+    """The page file the browser's URL names (``/operations?run=3`` → ``pages/operations.py``), if any."""
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    try:
+        segment = urlparse(st.context.url or "").path.rstrip("/").rsplit("/", 1)[-1]
+    except Exception:  # no browser context (AppTest): nothing to keep
+        return None
+    page = f"pages/{segment}.py"
+    return page if segment and (Path(__file__).resolve().parents[2] / page).is_file() else None
 
 
 def logout() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -269,19 +270,49 @@ FRAME_KEY = "_ravenshire_frame"
 DEEP_LINK_KEY = "_ravenshire_deep_link"
 
 
-def mark_frame() -> str | None:
-    """Called by app.py at the start of every run: pages may run (the frame is up). Returns the page a deep link
-    asked for before the frame was up (see :func:`require_frame`), once, or None."""
+@st.cache_resource
+def _bootstrap_lock() -> threading.Lock:
+    return threading.Lock()
+
+
+def bootstrap_demo_store() -> list[Any]:
+    """On an empty store with the synthetic source, generate the demo universe once (an operator's first visit:
+    the frame calls it; two sessions at once wait for one another), audited. Returns the fetch summaries."""
+    from ravenshire.ui.auth import audit, can_operate
+
+    config = get_config()
+    if not config.is_demo or not can_operate():
+        return []
+    with _bootstrap_lock():
+        manager = get_manager()
+        if not manager.store_is_empty():
+            return []
+        done = manager.bootstrap_demo()
+    audit("data_bootstrap", target="demo universe", detail={"bars": sum(s.rows_stored for s in done)})
+    clear_reads()
+    return list(done)
+
+
+def take_deep_link() -> str | None:
+    """The page a deep link asked for before the frame was up (see :func:`require_frame`), once, or None."""
+    value = st.session_state.pop(DEEP_LINK_KEY, None)
+    return value if isinstance(value, str) else None
+
+
+def mark_frame() -> None:
+    """Called by app.py once its login gate has let the user in: pages may run inside the frame."""
     st.session_state[FRAME_KEY] = True
-    return st.session_state.pop(DEEP_LINK_KEY, None)
 
 
 def require_frame(page: str) -> None:
-    """First line of every page: run the page only inside app.py's frame (login gate, kill-switch banner,
-    sidebar). With a ``pages/`` folder beside app.py, Streamlit runs a server's FIRST script run as a v1 multipage
-    app when it comes from a deep link (``/execution``): the page file alone, without app.py — until app.py's
-    ``st.navigation`` has run once in the process. Such a run is sent to app.py, which then opens ``page``."""
-    if st.session_state.get(FRAME_KEY):
+    """First line of every page: run the page only inside app.py's frame, for a signed-in user (login gate,
+    kill-switch banner, sidebar). With a ``pages/`` folder beside app.py, Streamlit runs a server's script runs
+    as a v1 multipage app — the page file alone, without app.py, from a deep link (``/execution``) or the v1
+    sidebar — until app.py's ``st.navigation`` has run once in the process (with login on: until someone signed
+    in). Such a run is sent to app.py, which asks for the login if needed, then opens ``page``."""
+    from ravenshire.ui.auth import current_user
+
+    if st.session_state.get(FRAME_KEY) and current_user() is not None:
         return
     st.session_state[DEEP_LINK_KEY] = page
     st.switch_page("app.py")

@@ -87,7 +87,7 @@ def test_a_viewer_reads_but_cannot_trade_or_touch_the_kill_switch(logins) -> Non
     halt = next(b for b in at.button if b.label == "Halt trading")
     assert halt.disabled
     assert any("Viewers cannot change the kill switch" in c.value for c in at.caption)
-    assert [r["action"] for r in audit_rows()] == ["login"]
+    assert [r["action"] for r in audit_rows()] == ["login"]  # a viewer's visit generates nothing
 
 
 def test_sign_out_returns_to_the_form(logins) -> None:
@@ -95,4 +95,15 @@ def test_sign_out_returns_to_the_form(logins) -> None:
     next(b for b in at.sidebar.button if b.label == "Sign out").click()
     at.run()
     assert any("Sign in" in m.value for m in at.markdown) and not at.title
-    assert [r["action"] for r in audit_rows()] == ["login", "logout"]
+    assert [r["action"] for r in audit_rows()] == ["login", "data_bootstrap", "logout"]  # a first visit: demo data
+
+
+def test_the_demo_universe_is_generated_by_an_operators_first_visit_not_a_viewers(logins) -> None:
+    engine = init_db(load_config().store_url)
+    at = sign_in("viewer", "viewer-secret", "pages/data.py")
+    assert DataManager(load_config(), engine=engine).store_is_empty()
+    assert any("an operator's first visit generates the demo universe" in i.value for i in at.info)
+    at = sign_in("operator", "operator-secret")
+    assert not DataManager(load_config(), engine=engine).store_is_empty()
+    assert [r["action"] for r in audit_rows()] == ["login", "login", "data_bootstrap"]
+    assert audit_rows()[-1]["actor"] == "operator"

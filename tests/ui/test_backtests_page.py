@@ -83,7 +83,8 @@ def audits(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict]]:
     return calls
 
 
-def test_an_empty_store_says_what_to_do(app_env) -> None:
+def test_an_empty_store_says_what_to_do(app_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAVENSHIRE_DATA_SOURCE", "yfinance")  # a real source: the store stays empty until fetched
     at = _run()
     assert at.title[0].value == "Backtests"
     infos = [i.value for i in at.info]

@@ -234,3 +234,34 @@ def test_every_page_renders_in_a_browser_without_an_error(app_env, tmp_path: Pat
             assert "Traceback" not in body, path
             assert page.locator('[data-testid="stException"]').count() == 0, path
             page.screenshot(path=str(shots / f"{Path(path).stem}.png"), full_page=True)
+
+
+def test_with_login_on_no_page_shows_before_sign_in_and_a_deep_link_opens_after(
+    app_env, tmp_path: Path, shots: Path
+) -> None:
+    """Regression: with login on, Streamlit stayed in its pages-folder mode until someone signed in, and a page
+    opened from its sidebar or by URL ran without the frame's gate, showing the book to anyone."""
+    from ravenshire.security import hash_password
+
+    env = {**app_env, "RAVENSHIRE_UI_PASSWORD_HASH": hash_password("open sesame 42")}
+    with app_server(env, tmp_path / "app.log") as url, chromium_page() as page:
+        page.goto(f"{url}/execution")  # the server's first request, a deep link
+        wait_for_app(page)
+        page.get_by_text("Sign in", exact=True).first.wait_for(timeout=60_000)
+        nav = page.locator('[data-testid="stSidebarNav"] a')
+        for i in range(nav.count()):  # the pages-folder sidebar, if Streamlit shows one: every link is gated
+            nav.nth(i).click()
+            wait_for_app(page)
+            page.get_by_text("Sign in", exact=True).first.wait_for(timeout=60_000)
+            assert "Account PAPER-001" not in page.inner_text("body")
+        page.goto(f"{url}/execution")
+        wait_for_app(page)
+        body = page.inner_text("body")
+        assert "Sign in" in body and "Account PAPER-001" not in body and "Equity" not in body
+        page.screenshot(path=str(shots / "sign-in.png"), full_page=True)
+        page.get_by_role("textbox", name="Password").fill("open sesame 42")
+        page.get_by_role("button", name="Sign in").click()
+        wait_for_app(page)
+        page.get_by_text("Account PAPER-001").wait_for(timeout=60_000)  # the page the link asked for
+        assert "Traceback" not in page.inner_text("body")
+        page.screenshot(path=str(shots / "signed-in-execution.png"), full_page=True)

@@ -58,7 +58,8 @@ def book(app_env) -> ExecutionManager:
     return em
 
 
-def test_an_empty_book_says_what_to_do(app_env) -> None:
+def test_an_empty_book_says_what_to_do(app_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAVENSHIRE_DATA_SOURCE", "yfinance")  # a real source: the store stays empty until fetched
     at = run_page(PAGE)
     assert at.title[0].value == "Portfolio & risk"
     infos = [i.value for i in at.info]
