@@ -51,7 +51,7 @@ trials_q = live_query(queries.study_trials)
 heartbeat_q = live_query(scheduler_heartbeat)
 
 #: A backtest larger than this many symbol-years (e.g. 200 symbols × 10 years) goes to the job queue.
-LARGE_SYMBOL_YEARS = 2_000
+LARGE_SYMBOL_YEARS = 500
 #: Stored runs offered in the pickers (the newest).
 RUNS_LISTED = 500
 #: Research jobs shown with their progress (the newest), and how often (seconds) their panel is redrawn.
@@ -66,6 +66,8 @@ VIEWER_CAPTION = "viewers cannot run backtests"
 BACKTEST_FORM_KEY = "_backtests_form_id"
 STUDY_FORM_KEY = "_backtests_study_form_id"
 LAST_RUN_KEY = "_backtests_last_run"
+#: form submission id → the run it stored: a click that lands while its own run goes on does not run it twice.
+DONE_KEY = "_backtests_done"
 
 #: Headline metrics: label, metric, format ("pct", "ratio", "count"), help.
 HEADLINE = (
@@ -516,10 +518,15 @@ def backtest_form(stored: Stored, operator: bool) -> None:
             show_problems(problems, notes)
             return
         assert choice is not None
+        done = st.session_state.setdefault(DONE_KEY, {})
+        if form_id in done:  # this submission already stored its run
+            st.session_state[LAST_RUN_KEY] = done[form_id]
+            st.session_state[BACKTEST_FORM_KEY] = new_form_id()
+            st.rerun()
         if choice.symbol_years > LARGE_SYMBOL_YEARS:
             queue_backtest(spec, params, choice, costs, capital, form_id, notes)
         else:
-            run_backtest(spec, params, choice, costs, capital, notes)
+            run_backtest(spec, params, choice, costs, capital, notes, form_id)
 
 
 def run_backtest(
@@ -529,6 +536,7 @@ def run_backtest(
     costs: Mapping[str, float],
     capital: float,
     notes: Mapping[str, Any],
+    form_id: str,
 ) -> None:
     """Run it here and store it (tracking on), then show it."""
     config = get_config()
@@ -539,6 +547,8 @@ def run_backtest(
         return manager.backtest_strategy(spec.name, data, params, costs=Costs(**costs), initial_capital=capital)
 
     result, error = attempt(f"Running {spec.name}…", run)
+    if result is not None:
+        st.session_state.setdefault(DONE_KEY, {})[form_id] = result.run_id
     if result is None:
         audit("backtest", target=spec.name, outcome="failed", detail={"parameters": params, "error": error})
         notes["form"].error(f"The backtest did not run: {error}", icon=":material/error:")
