@@ -1,22 +1,30 @@
 """Data: universe and coverage, validation reports with rejected rows, versions, fetch and import."""
 
+import json
+import uuid
+
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from ravenshire.data import FetchSummary, queries
 from ravenshire.data.validation import RULES
+from ravenshire.orchestration import list_jobs, scheduler_heartbeat, submit_job
 from ravenshire.ui import (
+    attempt,
     bootstrap_demo_store,
     cached_query,
+    clear_reads,
     flash,
     get_config,
+    get_engine,
     get_manager,
+    live_panel,
     require_frame,
     run_action,
     show_flashes,
 )
-from ravenshire.ui.auth import audit, can_operate
+from ravenshire.ui.auth import audit, can_operate, current_user
 
 require_frame("pages/data.py")  # first: only inside app.py's frame
 VIEWER = not can_operate()  # viewers read; fetching, importing and versioning are for operators
@@ -27,6 +35,36 @@ fetch_log = cached_query(queries.fetch_log)
 issues = cached_query(queries.issues)
 latest_report_id = cached_query(queries.latest_report_id)
 versions = cached_query(queries.versions)
+
+
+FETCH_FORM_KEY = "_data_fetch_form_id"
+
+
+def user_name() -> str:
+    user = current_user()
+    return user.name if user is not None else "ui"
+
+
+def fetch_jobs_panel() -> None:
+    """The recent fetch jobs and whether the scheduler that runs them is alive (refreshes on its own)."""
+    engine = get_engine(config.store_url, config.store.busy_timeout_ms)
+    beat = scheduler_heartbeat(engine, config.schedule.heartbeat_seconds)
+    jobs = list_jobs(engine, kind="data_fetch", limit=5)
+    if jobs.empty:
+        return
+    if beat is None or not beat.alive:
+        st.warning("The scheduler is not running: queued fetches wait until `python scheduler.py` runs.")
+    for row in jobs.itertuples():
+        result = json.loads(row.result) if isinstance(row.result, str) else {}
+        tail = (f": {result.get('status')}, {result.get('rows_stored', 0):,} rows stored" if row.status == "succeeded"
+                else f": {row.error}" if isinstance(row.error, str) else "")  # fmt: skip
+        st.caption(f"Fetch job #{row.id} — {row.status}{tail}")
+    seen = st.session_state.setdefault("_data_fetch_seen", set(jobs.loc[jobs["status"] == "succeeded", "id"]))
+    fresh = set(jobs.loc[jobs["status"] == "succeeded", "id"]) - seen
+    if fresh:  # new bars since this page was drawn: draw it again with them
+        seen |= fresh
+        clear_reads()
+        st.rerun(scope="app")
 
 
 def refresh() -> None:
@@ -189,6 +227,8 @@ with tab_val:
         "Validate stored data now", help="Run every rule over the stored bars of the universe", disabled=VIEWER
     )
     checked = run_action("Validating stored bars…", manager.validate_stored) if validate and not VIEWER else None
+    if validate and not VIEWER and checked is None:
+        audit("data_validate", outcome="failed")
     if checked is not None:
         audit("data_validate", outcome="ok", detail={"status": checked[0].status})
         outcome(checked[0])
@@ -230,16 +270,22 @@ with tab_ver:
                         symbols, start, end, create_version=True, label=label or None, fetch=False
                     ),
                 )
-                if data is not None:
+                if data is None:
+                    audit("data_version", outcome="failed", detail={"symbols": len(symbols)})
+                else:
                     audit("data_version", target=data.attrs["data_version"][:12], detail={"symbols": len(symbols)})
                     flash("success", f"Version {data.attrs['data_version'][:12]} ({len(symbols)} symbols).")
                     refresh()
 
 with tab_fetch:
     left, right = st.columns(2)
-    with left, st.form("fetch"):
+    fetch_id = st.session_state.setdefault(FETCH_FORM_KEY, uuid.uuid4().hex)
+    with left, st.form(f"fetch_{fetch_id}"):
         st.markdown("**Fetch market data**")
-        st.caption("Only sessions the store lacks are fetched; every fetch is validated and logged.")
+        st.caption(
+            "Queued for the scheduler, which fetches only the sessions the store lacks, validates and logs every "
+            "fetch (a fetch can take minutes: it never runs in the page)."
+        )
         fetch_symbols = st.multiselect("Symbols", list(config.data.universe), default=list(config.data.universe))
         extra = st.text_input("More symbols (comma-separated)", placeholder="e.g. IBM, ORCL")
         f1, f2 = st.columns(2)
@@ -253,14 +299,23 @@ with tab_fetch:
             elif f_start > f_end:
                 st.error(f"'From' ({f_start}) is after 'To' ({f_end}).")
             else:
-                done = run_action("Fetching…", lambda: manager.fetch(wanted, f_start, f_end, refresh=refetch))
-                audit("data_fetch", target=",".join(wanted)[:128], outcome="ok" if done is not None else "failed")
-                if done is not None:
-                    if not done:
-                        flash("info", "Nothing to fetch: every session in range is already stored.")
-                    for summary in done:
-                        outcome(summary)
+                params = {"symbols": wanted, "start": str(f_start), "end": str(f_end), "refresh": refetch}
+                job, error = attempt(
+                    "Queueing the fetch…",
+                    lambda: submit_job(get_engine(config.store_url, config.store.busy_timeout_ms), "data_fetch",
+                                       params, submitted_by=user_name(), idempotency_key=f"fetch-{fetch_id}",
+                                       config=config),
+                )  # fmt: skip
+                audit("job_submit", target="data_fetch", outcome="ok" if job is not None else "failed",
+                      detail={"job_id": getattr(job, "id", None), "symbols": len(wanted), "error": error})  # fmt: skip
+                if job is not None:
+                    st.session_state[FETCH_FORM_KEY] = uuid.uuid4().hex  # the next submission is a new fetch
+                    flash("info", f"Fetch queued as job #{job.id}: its progress is below.")
                     refresh()
+                else:
+                    st.error(f"The fetch was not queued: {error}")
+    with left:
+        live_panel(fetch_jobs_panel)
     with right, st.form("import"):
         st.markdown("**Import your own file**")
         st.caption("CSV or Parquet, long (symbol, date, OHLCV) or wide (date + one column per symbol).")

@@ -17,6 +17,8 @@ never reaches the queue):
   ``parameters``, and optional ``trials``, ``method``, ``objective``, ``test_fraction``, ``walk_forward``,
   ``seed``, ``study``. Its trials are stored as they finish (progress = trials / n_trials). Result: ``study``,
   ``best_run_id``, ``best_params``.
+- ``data_fetch``: ``symbols`` [..] (default the universe), optional ``start``/``end``, ``refresh`` (fetch the
+  range again): :meth:`DataManager.fetch`, what the Data page's fetch form asks for. Result: the fetches' summary.
 - ``data_cycle``, ``monitoring_cycle``, ``agent_cycle``: "run now", optional ``date``; the cycle is keyed, so a
   job for a date already done changes nothing. Result: ``cycle_id``, ``workflow_run_id``, the cycle's summary.
 - ``ping``: does nothing; shows the scheduler answers the queue (and measures its latency).
@@ -60,6 +62,7 @@ __all__ = [
 JOB_KINDS: dict[str, str] = {
     "backtest": "run a backtest and store it",
     "optimize": "run a parameter search (an Optuna or grid study)",
+    "data_fetch": "fetch, validate and store market data (symbols, dates)",
     "data_cycle": "run the data cycle now",
     "monitoring_cycle": "run the monitoring cycle now",
     "agent_cycle": "run the agent cycle now",
@@ -240,6 +243,17 @@ def _optimize_settings(spec: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _fetch_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(params) - {"symbols", "start", "end", "refresh"})
+    if unknown:
+        raise ConfigError(f"a data_fetch job takes symbols, start, end and refresh; got {unknown}")
+    fetch = _data_params({k: v for k, v in params.items() if k != "refresh"})
+    refresh = params.get("refresh", False)
+    if not isinstance(refresh, bool):
+        raise ConfigError(f"refresh must be true or false, got {refresh!r}")
+    return {"symbols": fetch.get("symbols"), "start": fetch["start"], "end": fetch["end"], "refresh": refresh}
+
+
 def check_job(kind: str, params: Mapping[str, Any] | None, config: Config | None = None) -> dict[str, Any]:
     """The checked, normalized params of a ``kind`` job; ConfigError naming what is wrong and what is allowed."""
     from ravenshire.research.strategies import check_parameters, get_strategy
@@ -251,6 +265,8 @@ def check_job(kind: str, params: Mapping[str, Any] | None, config: Config | None
         raise ConfigError("job params must be an object")
     if kind == "ping":
         return {}
+    if kind == "data_fetch":
+        return _fetch_params(params)
     if kind.endswith("_cycle"):
         unknown = sorted(set(params) - {"date"})
         if unknown:

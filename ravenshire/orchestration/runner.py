@@ -72,6 +72,25 @@ def _backtest(job: Job, engine: Engine, config: Config, progress: Progress) -> d
     }
 
 
+def _fetch(job: Job, engine: Engine, config: Config, progress: Progress) -> dict[str, Any]:
+    from ravenshire.data import DataManager
+
+    p = job.params
+    progress(None, f"fetching {len(p['symbols']) if p.get('symbols') else 'the universe'}")
+    summaries = DataManager(config, engine=engine, origin="job").fetch(
+        p.get("symbols"), p.get("start"), p.get("end"), refresh=bool(p.get("refresh"))
+    )
+    failed = [x for x in summaries if x.status == "failed"]
+    if failed:
+        raise RavenshireError("fetch failed: " + "; ".join(f"{x.source}: {x.message}" for x in failed))
+    return {
+        "fetches": [x.fetch_id for x in summaries],
+        "rows_stored": sum(x.rows_stored for x in summaries),
+        "rows_rejected": sum(x.rows_rejected for x in summaries),
+        "status": ", ".join(sorted({x.status for x in summaries})) or "nothing to fetch",
+    }
+
+
 def _optimize(job: Job, engine: Engine, config: Config, progress: Progress) -> dict[str, Any]:
     from ravenshire.orchestration.jobs import _space_arg
     from ravenshire.research import Costs, ResearchManager
@@ -138,6 +157,8 @@ def run_job(
     report: Progress = progress or (lambda fraction, message: None)
     if job.kind == "ping":
         return {"pong": True, "worker": f"{HOST}:{os.getpid()}"}
+    if job.kind == "data_fetch":
+        return _fetch(job, engine, config, report)
     if job.kind == "backtest":
         return _backtest(job, engine, config, report)
     if job.kind == "optimize":

@@ -34,13 +34,28 @@ def test_empty_store_bootstraps_the_demo_universe_and_says_demo(app_env) -> None
     assert [t.label for t in at.tabs] == ["Coverage", "Validation", "Versions", "Fetch & import", "Fetch log"]
 
 
-def test_fetch_form_fetches_new_symbols(app_env) -> None:
+def test_the_fetch_form_queues_one_job_the_scheduler_fetches_and_the_page_shows_it(app_env) -> None:
+    from ravenshire.config import load_config
+    from ravenshire.orchestration import list_jobs
+    from ravenshire.orchestration.jobs import claim_next_job, finish_job
+    from ravenshire.orchestration.runner import run_job
+    from ravenshire.store import init_db
+
     at = _run()
     form_text = next(t for t in at.text_input if t.label == "More symbols (comma-separated)")
     form_text.input("DDD")
     next(b for b in at.button if b.label == "Fetch").click()
     _run(at)
-    assert any("fetch from synthetic: ok" in s.value for s in at.success), [s.value for s in at.success]
+    config = load_config()
+    engine = init_db(config.store_url)
+    jobs = list_jobs(engine)
+    assert list(jobs["kind"]) == ["data_fetch"] and "DDD" in jobs.iloc[0]["params"]  # queued, nothing fetched here
+    assert any("Fetch queued as job #1" in i.value for i in at.info)
+    assert any("scheduler is not running" in w.value for w in at.warning)
+    job = claim_next_job(engine, "test:1:1")  # what the scheduler does
+    finish_job(engine, job.id, "succeeded", result=run_job(job, engine, config))
+    _run(at)
+    assert any("Fetch job #1 — succeeded: ok" in c.value for c in at.caption)
     assert "DDD" in list(at.dataframe[0].value["symbol"])
     assert _metric(at, "Instruments") == "4"
 
