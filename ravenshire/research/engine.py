@@ -74,13 +74,22 @@ __all__ = ["Costs", "EngineResult", "asset_returns", "backtest", "sweep_returns"
 ORDER_TOLERANCE = 1e-12
 
 
+#: Upper bounds of the costs that have a natural one (value, unit).
+_COST_CAPS = {
+    "commission_bps": (1e4, "bps (the whole traded value)"),
+    "slippage_bps": (1e4, "bps (the whole traded value)"),
+    "cash_rate": (1.0, "(100 % a year)"),
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Costs:
     """Trading and financing costs.
 
     ``commission_bps`` and ``slippage_bps`` are charged on traded value (basis points of it); ``fixed_per_trade`` is
     a currency amount per order (a change of position in one symbol on one day); ``cash_rate`` is an annual rate
-    earned on cash and paid on borrowed cash (negative cash). All must be finite and non-negative.
+    earned on cash and paid on borrowed cash (negative cash). All must be finite and non-negative; commission and
+    slippage at most 10,000 bps (the whole traded value), the cash rate at most 1 (100 % a year).
     """
 
     commission_bps: float = 0.0
@@ -95,6 +104,9 @@ class Costs:
                 raise ConfigError(f"Costs.{f.name} must be a number, got {value!r}")
             if not math.isfinite(float(value)) or value < 0:
                 raise ConfigError(f"Costs.{f.name} must be a finite number >= 0, got {value!r}")
+            cap = _COST_CAPS.get(f.name)
+            if cap is not None and value > cap[0]:
+                raise ConfigError(f"Costs.{f.name} must be at most {cap[0]:g} {cap[1]}, got {value!r}")
 
     @property
     def proportional(self) -> float:

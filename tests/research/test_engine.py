@@ -369,3 +369,17 @@ def test_one_and_zero_day_paths() -> None:
     assert res.returns.tolist() == [0.0] and res.turnover.tolist() == [1.0]
     assert res.costs.tolist() == pytest.approx([1e-3])
     assert sweep_returns(prices, np.zeros((0, 1, 2))).shape == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("commission_bps", 1e12, "commission_bps must be at most 10000 bps"),
+        ("slippage_bps", 10_001, "slippage_bps must be at most 10000 bps"),
+        ("cash_rate", 5.0, "cash_rate must be at most 1"),
+    ],
+)
+def test_costs_beyond_their_natural_bound_are_refused(field: str, value: float, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Costs(**{field: value})
+    Costs(**{field: 1e4 if field != "cash_rate" else 1.0})  # the bound itself is allowed
