@@ -144,8 +144,13 @@ def stored_returns(engine: Engine, config: Config, symbols: Sequence[str], lookb
     wanted = sorted({str(x) for x in symbols})
     if not wanted:
         raise ConfigError("no symbols given: choose at least one")
+    from ravenshire.execution.market import StoreBars
+
     manager = DataManager(config, engine=engine, origin="ui")
-    data = manager.load_stored(list(manager.sources_for(wanted).items()), fields=("adj_close",))
+    newest = StoreBars(engine, config).latest_date()
+    # Enough calendar days for ``lookback`` sessions common to all (with room for gaps), not the whole history.
+    start = None if newest is None else (newest - pd.Timedelta(days=int(lookback * 1.6) + 60)).date()
+    data = manager.load_stored(list(manager.sources_for(wanted).items()), start, None, fields=("adj_close",))
     prices = pd.DataFrame(data["adj_close"]) if len(data.columns) else pd.DataFrame(columns=wanted, dtype=float)
     prices = prices.reindex(columns=wanted)
     missing = [sym for sym in wanted if prices[sym].isna().all()]
