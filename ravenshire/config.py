@@ -350,13 +350,13 @@ class ScheduleConfig:
     )
     retries: int = _setting(3, "retries of a failed cycle step, with exponential backoff", minimum=0, maximum=20)
     retry_backoff: float = _setting(
-        30.0, "seconds before a step's first retry (doubling each retry, at most 30 min)", minimum=0.0, maximum=3600.0
+        30.0, "seconds before a step's first retry (doubling each retry, at most 5 min)", minimum=0.0, maximum=300.0
     )
     step_timeout: float = _setting(
         1200.0,
-        "seconds one attempt of a cycle step may take (under the 30-minute stale-claim limit)",
+        "seconds one attempt of a cycle step may take (with the 5-minute backoff, under the 30-minute stale limit)",
         minimum=1.0,
-        maximum=1500.0,
+        maximum=1200.0,
     )
     job_concurrency: int = _setting(2, "queued jobs (backtests, studies) run at once", minimum=1, maximum=64)
     poll_seconds: float = _setting(0.5, "seconds between looks at the job queue", minimum=0.05, maximum=60.0)

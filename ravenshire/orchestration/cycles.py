@@ -46,6 +46,7 @@ from ravenshire.config import Config
 from ravenshire.errors import ConfigError, OperationalError
 from ravenshire.orchestration.workflow import (
     HOST,
+    LostClaim,
     NotReady,
     Skip,
     StepContext,
@@ -199,7 +200,11 @@ class _Claim:
         one after :data:`STALE_AFTER`; each step does it when it starts."""
         if self.attempt:
             with write(self.engine) as conn:
-                conn.execute(self._fenced(), {"started_at": _utcnow()})
+                if conn.execute(self._fenced(), {"started_at": _utcnow()}).rowcount != 1:
+                    raise LostClaim(  # not retried: another process owns the cycle now
+                        f"{self.id} was taken over by another process (attempt {self.attempt} is no longer its "
+                        "owner): this run stops"
+                    )
 
     def step(self, func: Callable[[StepContext], Any]) -> Callable[[StepContext], Any]:
         """``func`` renewing the claim first."""
@@ -546,11 +551,12 @@ def recover_interrupted(
     recovered: list[dict[str, Any]] = []
 
     def dead(owner: str | None, host: str, pid: int) -> bool:
-        if dead_owner is not None and (host, pid) == dead_owner:
-            return True
         if owner is None and host == HOST:  # a row from before owners were recorded
             owner = f"{host}:{pid}"
-        return alive(owner) is False
+        state = alive(owner)
+        if state is None and dead_owner is not None and (host, pid) == dead_owner:
+            return True  # another host's process whose lease was taken over: it stopped beating
+        return state is False
 
     with write(engine) as conn:
         running = select(wr.c.id, wr.c.workflow, wr.c.pid, wr.c.host, wr.c.owner, wr.c.cycle_id).where(

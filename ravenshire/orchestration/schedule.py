@@ -248,6 +248,7 @@ class SchedulerService:
         self.runner = JobRunner(engine, config, executor=self.executor, cycle_lock=self.cycle_lock, stop=self.stop)
         self.token = secrets.token_hex(8)
         self.lost_lease = False
+        self._exited = threading.Event()  # run() has returned: the heartbeat ends
         self._beat_thread: threading.Thread | None = None
         self._triggers: dict[str, Any] = {}
         times = {"data": config.schedule.data_cycle, "agent": config.schedule.agent_cycle,
@@ -375,13 +376,13 @@ class SchedulerService:
             row = conn.execute(select(st).where(st.c.name == STATE_NAME)).mappings().first()
             if row is not None and row["status"] in ("running", "stopping") and row["owner"] != mine:
                 age = (now - _aware(row["beat_at"])).total_seconds()  # type: ignore[operator]
-                dead = owner_alive(row["owner"] or f"{row['host']}:{row['pid']}") is False
-                if age <= limit and not dead:
+                alive = owner_alive(row["owner"] or f"{row['host']}:{row['pid']}")
+                if (age <= limit and alive is not False) or alive is True:
                     raise OperationalError(
                         f"another scheduler is running (pid {row['pid']} on {row['host']}, last heartbeat "
-                        f"{age:.0f} s ago); only one may run against a store: stop it first"
+                        f"{age:.0f} s ago, {row['status']}); only one may run against a store: stop it first"
                     )
-                previous = (str(row["host"]), int(row["pid"]))
+                previous = (str(row["host"]), int(row["pid"]))  # gone, or silent for long on another host
             values = {
                 "status": "running",
                 "host": HOST,
@@ -417,12 +418,18 @@ class SchedulerService:
             )
 
     def _beat_loop(self) -> None:
+        """Beat until :meth:`run` returns — through the shutdown too (status ``stopping``), so a scheduler that
+        is finishing its step in flight is never taken for a dead one."""
         interval = self.config.schedule.heartbeat_seconds
-        while not self.stop.wait(interval):
+        while not self._exited.wait(interval):
             try:
                 running = self.runner.running()
                 message = f"{len(running)} job(s) running" if running else None
-                if not self.beat(message=message):
+                if self.stop.is_set():
+                    status, message = "stopping", "stopping: finishing the step in flight"
+                else:
+                    status = "running"
+                if not self.beat(status, message):
                     log.error("another scheduler took over this store's scheduler row: stopping")
                     self.lost_lease = True
                     self.request_stop()
@@ -510,6 +517,9 @@ class SchedulerService:
             interrupted = self.runner.shutdown(grace=self.config.schedule.heartbeat_seconds * 2)
             if interrupted:
                 log.warning("job(s) %s recorded as interrupted", interrupted)
+            self._exited.set()
+            if self._beat_thread is not None:
+                self._beat_thread.join(timeout=5)
             try:
                 self.beat("stopped", "stopped cleanly")
             except Exception:

@@ -54,6 +54,7 @@ from ravenshire.store import schema as s
 
 __all__ = [
     "SKIP",
+    "LostClaim",
     "NotReady",
     "Skip",
     "Step",
@@ -81,6 +82,10 @@ def _utcnow() -> dt.datetime:
 class NotReady(OperationalError):
     """A step's precondition is not met (e.g. the day's bars are not stored yet): the step fails at once, without
     retries — waiting minutes does not make a missing upstream cycle run; the next fire or start tries again."""
+
+
+class LostClaim(OperationalError):
+    """The run no longer owns its cycle (another process took it over): it stops at once, without retries."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -451,7 +456,7 @@ class WorkflowExecutor:
             except Exception as exc:
                 status, error = "failed", _error_text(exc)
                 buffer.append(f"attempt {attempt} failed:\n{traceback.format_exc(limit=8).rstrip()}")
-                if isinstance(exc, ConfigError | NotReady):  # bad input, a missing upstream: waiting will not fix it
+                if isinstance(exc, ConfigError | NotReady | LostClaim):  # waiting will not fix these
                     break
             finally:
                 _current_buffer.reset(token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 
 import pandas as pd
@@ -118,7 +119,7 @@ def test_the_plan_catches_up_missed_dates_in_order_within_the_horizon(make_confi
 def test_a_missing_upstream_fails_at_once_without_retries(make_config) -> None:
     cfg = make_config(
         "[DATA]\nsource = synthetic\nuniverse = AAA\nhistory_start = 2024-01-02\n"
-        "[SCHEDULE]\nretries = 3\nretry_backoff = 600\n"  # a retry would wait 10 minutes
+        "[SCHEDULE]\nretries = 3\nretry_backoff = 300\n"  # a retry would wait 5 minutes
     )
     engine = init_db(cfg.store_url)
     outcome = run_cycle("monitoring", engine, cfg, DAY)
@@ -222,3 +223,48 @@ def test_a_cycle_firing_on_some_weekdays_still_owes_every_session(make_config) -
         "2024-06-20",
         "2024-06-21",
     ]  # fmt: skip  (06-19 was a holiday)
+
+
+def test_a_stopping_scheduler_that_is_still_alive_is_neither_replaced_nor_recovered(cfg: Config) -> None:
+    """A scheduler finishing its step after SIGTERM may beat late; while its process lives, a new one is refused
+    and its runs are not taken for dead."""
+    import subprocess
+    import sys
+
+    from ravenshire.errors import OperationalError
+    from ravenshire.orchestration.workflow import process_owner
+
+    engine = init_db(cfg.store_url)
+    old = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.2)
+        stale = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        owner = process_owner(old.pid)
+        with write(engine) as conn:
+            conn.execute(insert(s.scheduler_state), {"name": "scheduler", "status": "stopping", "host": HOST,
+                                                     "pid": old.pid, "owner": owner, "token": "old",
+                                                     "started_at": stale, "beat_at": stale})  # fmt: skip
+            run = {"workflow": "data_cycle", "trigger": "schedule", "status": "running", "host": HOST, "pid": old.pid,
+                   "owner": owner, "started_at": stale}  # fmt: skip
+            conn.execute(insert(s.workflow_runs), run)
+        with pytest.raises(OperationalError, match=f"another scheduler is running \\(pid {old.pid}"):
+            SchedulerService(cfg, engine).acquire()
+        assert recover_interrupted(engine, dead_owner=(HOST, old.pid)) == []  # alive: not recovered
+    finally:
+        old.kill()
+        old.wait()
+    assert SchedulerService(cfg, engine).acquire() == (HOST, old.pid)  # now it is gone: taken over
+    assert len(recover_interrupted(engine, dead_owner=(HOST, old.pid))) == 1
+
+
+def test_a_run_that_lost_its_claim_stops_at_its_next_step(cfg: Config) -> None:
+    from ravenshire.orchestration.cycles import _Claim
+    from ravenshire.orchestration.workflow import LostClaim
+
+    engine = init_db(cfg.store_url)
+    claim = _Claim(engine, cfg, "data", pd.Timestamp(DAY))
+    assert claim.claim(dt.datetime.now(dt.UTC)) is None
+    with write(engine) as conn:  # another process took the cycle over (attempt 2)
+        conn.execute(s.cycles.update().where(s.cycles.c.id == claim.id), {"attempts": 2})
+    with pytest.raises(LostClaim, match="taken over"):
+        claim.touch()
