@@ -544,11 +544,13 @@ def run_backtest(
     def run() -> Any:
         data = choice.load()
         manager = ResearchManager(config, engine=engine(), track=True)
-        return manager.backtest_strategy(spec.name, data, params, costs=Costs(**costs), initial_capital=capital)
+        result = manager.backtest_strategy(spec.name, data, params, costs=Costs(**costs), initial_capital=capital)
+        # Recorded before anything is sent to the browser: a second click's rerun (it interrupts the script at its
+        # next message, the spinner's end) finds this submission done instead of running it again.
+        st.session_state.setdefault(DONE_KEY, {})[form_id] = result.run_id
+        return result
 
     result, error = attempt(f"Running {spec.name}…", run)
-    if result is not None:
-        st.session_state.setdefault(DONE_KEY, {})[form_id] = result.run_id
     if result is None:
         audit("backtest", target=spec.name, outcome="failed", detail={"parameters": params, "error": error})
         notes["form"].error(f"The backtest did not run: {error}", icon=":material/error:")

@@ -48,8 +48,15 @@ def user_name() -> str:
 def fetch_jobs_panel() -> None:
     """The recent fetch jobs and whether the scheduler that runs them is alive (refreshes on its own)."""
     engine = get_engine(config.store_url, config.store.busy_timeout_ms)
-    beat = scheduler_heartbeat(engine, config.schedule.heartbeat_seconds)
-    jobs = list_jobs(engine, kind="data_fetch", limit=5)
+    read, error = attempt(
+        "Reading the fetch jobs…",
+        lambda: (scheduler_heartbeat(engine, config.schedule.heartbeat_seconds), list_jobs(engine, kind="data_fetch",
+                                                                                          limit=5)),
+    )  # fmt: skip
+    if read is None:
+        st.caption(f"The fetch jobs could not be read: {error}")
+        return
+    beat, jobs = read
     if jobs.empty:
         return
     if beat is None or not beat.alive:

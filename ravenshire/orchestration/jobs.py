@@ -161,12 +161,12 @@ def _number(
     return float(value)
 
 
-def _data_params(params: Mapping[str, Any]) -> dict[str, Any]:
+def _data_params(params: Mapping[str, Any], *, one_day: bool = False) -> dict[str, Any]:
     from ravenshire.config import parse_symbols
 
     version, symbols = params.get("version"), params.get("symbols")
     out: dict[str, Any] = {"start": _as_date(params.get("start"), "start"), "end": _as_date(params.get("end"), "end")}
-    if out["start"] and out["end"] and out["start"] >= out["end"]:
+    if out["start"] and out["end"] and (out["start"] > out["end"] or (out["start"] == out["end"] and not one_day)):
         raise ConfigError(f"start {out['start']} must be before end {out['end']}")
     if version:
         if not isinstance(version, str):
@@ -247,7 +247,7 @@ def _fetch_params(params: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(params) - {"symbols", "start", "end", "refresh"})
     if unknown:
         raise ConfigError(f"a data_fetch job takes symbols, start, end and refresh; got {unknown}")
-    fetch = _data_params({k: v for k, v in params.items() if k != "refresh"})
+    fetch = _data_params({k: v for k, v in params.items() if k != "refresh"}, one_day=True)  # a day is a fetch
     refresh = params.get("refresh", False)
     if not isinstance(refresh, bool):
         raise ConfigError(f"refresh must be true or false, got {refresh!r}")

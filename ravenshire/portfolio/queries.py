@@ -150,9 +150,14 @@ def stored_returns(engine: Engine, config: Config, symbols: Sequence[str], lookb
     newest = StoreBars(engine, config).latest_date()
     # Enough calendar days for ``lookback`` sessions common to all (with room for gaps), not the whole history.
     start = None if newest is None else (newest - pd.Timedelta(days=int(lookback * 1.6) + 60)).date()
-    data = manager.load_stored(list(manager.sources_for(wanted).items()), start, None, fields=("adj_close",))
+    pairs = list(manager.sources_for(wanted).items())
+    data = manager.load_stored(pairs, start, None, fields=("adj_close",))
     prices = pd.DataFrame(data["adj_close"]) if len(data.columns) else pd.DataFrame(columns=wanted, dtype=float)
     prices = prices.reindex(columns=wanted)
+    if start is not None and prices.isna().all().any():  # a symbol whose bars end earlier: its whole history
+        data = manager.load_stored(pairs, fields=("adj_close",))
+        prices = pd.DataFrame(data["adj_close"]) if len(data.columns) else pd.DataFrame(columns=wanted, dtype=float)
+        prices = prices.reindex(columns=wanted)
     missing = [sym for sym in wanted if prices[sym].isna().all()]
     prices = prices.drop(columns=missing).dropna(how="any")
     returns = prices.pct_change().iloc[1:].tail(lookback)

@@ -156,7 +156,8 @@ def login_gate(page: str | None = None) -> User:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         who = name.strip()[:64]
-        wait = _throttle().wait(who)
+        key = (who, _client())
+        wait = _throttle().wait(key)
         if wait > 0:
             audit(
                 "login",
@@ -169,11 +170,11 @@ def login_gate(page: str | None = None) -> User:
             st.stop()
         entry = known.get(who)
         if entry is not None and verify_password(password, entry[0]):
-            _throttle().clear(who)
+            _throttle().clear(key)
             st.session_state[_USER_KEY] = (who, entry[1])
             audit("login", target=who, user=User(who, entry[1]))
             st.rerun()
-        fails = _throttle().fail(who)
+        fails = _throttle().fail(key)
         time.sleep(min(5.0, 0.5 * fails))  # slows guessing down
         audit("login", target=who, outcome="refused", user=User(who or "?", "viewer"))
         st.error("Unknown user or wrong password.")
@@ -182,44 +183,63 @@ def login_gate(page: str | None = None) -> User:
 
 
 class _Throttle:
-    """Failed sign-ins per user name, shared by every session of the server: after :data:`LOCK_AFTER` failures
-    within :data:`LOCK_WINDOW` seconds the name is locked for the rest of the window."""
+    """Failed sign-ins per (user name, client address), shared by every session of the server: after
+    :data:`LOCK_AFTER` failures within :data:`LOCK_WINDOW` seconds that pair is locked for the rest of the window.
+    Keyed by the client too, so that someone guessing cannot lock the operator out from elsewhere; old entries are
+    pruned and the table is bounded."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._fails: dict[str, list[float]] = {}
+        self._fails: dict[tuple[str, str], list[float]] = {}
 
-    def _recent(self, name: str, now: float) -> list[float]:
-        kept = [t for t in self._fails.get(name, []) if now - t < LOCK_WINDOW]
-        self._fails[name] = kept
+    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
+        if len(self._fails) > LOCK_TABLE:  # bounded: forget the stalest pairs
+            stale = sorted(self._fails, key=lambda k: self._fails[k][-1] if self._fails[k] else 0.0)
+            for old in stale[: len(self._fails) - LOCK_TABLE // 2]:
+                del self._fails[old]
+        kept = [t for t in self._fails.get(key, []) if now - t < LOCK_WINDOW]
+        if kept:
+            self._fails[key] = kept
+        else:
+            self._fails.pop(key, None)
         return kept
 
-    def wait(self, name: str) -> float:
-        """Seconds ``name`` is still locked (0: not locked)."""
+    def wait(self, key: tuple[str, str]) -> float:
+        """Seconds ``key`` is still locked (0: not locked)."""
         now = time.monotonic()
         with self._lock:
-            recent = self._recent(name, now)
+            recent = self._recent(key, now)
             return max(0.0, recent[0] + LOCK_WINDOW - now) if len(recent) >= LOCK_AFTER else 0.0
 
-    def fail(self, name: str) -> int:
+    def fail(self, key: tuple[str, str]) -> int:
         """Record a failure; returns the failures within the window."""
         now = time.monotonic()
         with self._lock:
-            recent = self._recent(name, now)
+            recent = self._recent(key, now)
             recent.append(now)
+            self._fails[key] = recent
             return len(recent)
 
-    def clear(self, name: str) -> None:
+    def clear(self, key: tuple[str, str]) -> None:
         with self._lock:
-            self._fails.pop(name, None)
+            self._fails.pop(key, None)
 
 
+LOCK_TABLE = 10_000
 LOCK_AFTER, LOCK_WINDOW = 10, 900.0
 
 
 @st.cache_resource
 def _throttle() -> _Throttle:
     return _Throttle()
+
+
+def _client() -> str:
+    """The client's address as Streamlit sees it ("local" for loopback, where Streamlit gives none)."""
+    try:
+        return str(st.context.ip_address or "local")
+    except Exception:  # no browser context (AppTest)
+        return "local"
 
 
 def _page_in_url() -> str | None:

@@ -270,6 +270,9 @@ FRAME_KEY = "_ravenshire_frame"
 DEEP_LINK_KEY = "_ravenshire_deep_link"
 
 
+_BOOTSTRAPPED_KEY = "_ravenshire_bootstrapped"
+
+
 @st.cache_resource
 def _bootstrap_lock() -> threading.Lock:
     return threading.Lock()
@@ -281,16 +284,20 @@ def bootstrap_demo_store() -> list[Any]:
     from ravenshire.ui.auth import audit, can_operate
 
     config = get_config()
-    if not config.is_demo or not can_operate():
+    if not config.is_demo or not can_operate() or st.session_state.get(_BOOTSTRAPPED_KEY):
         return []
     with _bootstrap_lock():
         manager = get_manager()
         if not manager.store_is_empty():
+            st.session_state[_BOOTSTRAPPED_KEY] = True  # this session need not look again
             return []
-        done = manager.bootstrap_demo()
-    audit("data_bootstrap", target="demo universe", detail={"bars": sum(s.rows_stored for s in done)})
-    clear_reads()
-    return list(done)
+        with st.spinner("Empty store: generating the demo universe (DEMO DATA)…"):
+            done = list(manager.bootstrap_demo())
+    if done:
+        audit("data_bootstrap", target="demo universe", detail={"bars": sum(s.rows_stored for s in done)})
+        clear_reads()
+    st.session_state[_BOOTSTRAPPED_KEY] = True
+    return done
 
 
 def take_deep_link() -> str | None:

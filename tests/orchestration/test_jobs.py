@@ -168,3 +168,14 @@ def test_hash_password_prints_a_verifiable_hash(monkeypatch, capsys) -> None:
     assert not verify_password("x", "md5$abc") and not verify_password("x", "scrypt$1$2$3$%%%$%%%")
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert main(["hash-password", "--stdin"]) == 2
+
+
+def test_a_one_day_fetch_is_a_fetch(engine, config: Config) -> None:
+    job = submit_job(
+        engine, "data_fetch", {"symbols": ["AAA"], "start": "2024-06-28", "end": "2024-06-28"}, config=config
+    )
+    assert job.params == {"symbols": ["AAA"], "start": "2024-06-28", "end": "2024-06-28", "refresh": False}
+    with pytest.raises(ConfigError, match="must be before end"):
+        submit_job(engine, "data_fetch", {"start": "2024-06-28", "end": "2024-06-27"}, config=config)
+    with pytest.raises(ConfigError, match="must be before end"):  # a backtest needs more than a day
+        submit_job(engine, "backtest", {"strategy": "ma_crossover", "start": "2024-06-28", "end": "2024-06-28"})

@@ -107,3 +107,21 @@ def test_the_demo_universe_is_generated_by_an_operators_first_visit_not_a_viewer
     assert not DataManager(load_config(), engine=engine).store_is_empty()
     assert [r["action"] for r in audit_rows()] == ["login", "login", "data_bootstrap"]
     assert audit_rows()[-1]["actor"] == "operator"
+
+
+def test_the_sign_in_throttle_locks_a_name_from_one_client_only_and_stays_bounded(monkeypatch) -> None:
+    from ravenshire.ui import auth
+
+    throttle = auth._Throttle()
+    here, there = ("operator", "10.0.0.9"), ("operator", "10.0.0.1")
+    for _ in range(auth.LOCK_AFTER):
+        assert throttle.wait(here) == 0.0
+        throttle.fail(here)
+    assert throttle.wait(here) > 0  # locked for the rest of the window
+    assert throttle.wait(there) == 0.0  # the operator signs in from elsewhere
+    throttle.clear(here)
+    assert throttle.wait(here) == 0.0
+    monkeypatch.setattr(auth, "LOCK_TABLE", 50)
+    for n in range(200):  # guesses under many names do not grow the table without bound
+        throttle.fail((f"user{n}", "10.0.0.9"))
+    assert len(throttle._fails) <= 51
