@@ -52,6 +52,7 @@ __all__ = [
     "cancel_job",
     "check_job",
     "claim_next_job",
+    "finish_and_claim",
     "finish_job",
     "get_job",
     "list_jobs",
@@ -378,22 +379,29 @@ def list_jobs(
 
 
 def claim_next_job(engine: Engine, worker: str) -> Job | None:
-    """Take the oldest queued job for ``worker`` (host:pid), or None. Atomic: no two workers get one job."""
+    """Take the oldest queued job for ``worker`` (host:pid:start), or None. Atomic: no two workers get one job."""
+    jobs = claim_jobs(engine, worker, 1)
+    return jobs[0] if jobs else None
+
+
+def claim_jobs(engine: Engine, worker: str, limit: int) -> list[Job]:
+    """Take up to ``limit`` of the oldest queued jobs for ``worker`` in one transaction (oldest first)."""
     j = s.jobs
     with write(engine) as conn:
-        query = select(j.c.id).where(j.c.status == "queued").order_by(j.c.id).limit(1)
+        query = select(j.c.id).where(j.c.status == "queued").order_by(j.c.id).limit(int(limit))
         if conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        job_id = conn.execute(query).scalar()
-        if job_id is None:
-            return None
-        done = conn.execute(
-            update(j).where(j.c.id == job_id, j.c.status == "queued"),
+        ids = list(conn.execute(query).scalars())
+        if not ids:
+            return []
+        conn.execute(
+            update(j).where(j.c.id.in_(ids), j.c.status == "queued"),
             {"status": "running", "started_at": _utcnow(), "worker": worker[:160], "progress": 0.0},
-        ).rowcount
-        if done != 1:
-            return None
-        return Job.from_row(conn.execute(select(j).where(j.c.id == job_id)).mappings().one())
+        )
+        rows = conn.execute(
+            select(j).where(j.c.id.in_(ids), j.c.status == "running", j.c.worker == worker[:160]).order_by(j.c.id)
+        ).mappings()
+        return [Job.from_row(row) for row in rows]
 
 
 def set_progress(engine: Engine, job_id: int, progress: float | None, message: str | None = None) -> None:
@@ -403,6 +411,21 @@ def set_progress(engine: Engine, job_id: int, progress: float | None, message: s
             update(s.jobs).where(s.jobs.c.id == job_id, s.jobs.c.status == "running"),
             {"progress": None if progress is None else min(1.0, max(0.0, float(progress))), "message": message},
         )
+
+
+def _end_values(
+    status: str, result: Mapping[str, Any] | None, error: str | None, message: str | None
+) -> dict[str, Any]:
+    if status not in ("succeeded", "failed", "interrupted"):
+        raise ValueError(f"a job finishes as succeeded, failed or interrupted, not {status!r}")
+    values: dict[str, Any] = {"status": status, "finished_at": _utcnow(), "error": error}
+    if result is not None:
+        values["result"] = json.dumps(to_jsonable(dict(result)))
+    if status == "succeeded":
+        values["progress"] = 1.0
+    if message is not None:
+        values["message"] = message
+    return values
 
 
 def finish_job(
@@ -415,17 +438,31 @@ def finish_job(
     message: str | None = None,
 ) -> None:
     """Record how a running job ended (succeeded, failed or interrupted)."""
-    if status not in ("succeeded", "failed", "interrupted"):
-        raise ValueError(f"a job finishes as succeeded, failed or interrupted, not {status!r}")
-    values: dict[str, Any] = {"status": status, "finished_at": _utcnow(), "error": error}
-    if result is not None:
-        values["result"] = json.dumps(to_jsonable(dict(result)))
-    if status == "succeeded":
-        values["progress"] = 1.0
-    if message is not None:
-        values["message"] = message
+    values = _end_values(status, result, error, message)
     with write(engine) as conn:
         conn.execute(update(s.jobs).where(s.jobs.c.id == job_id, s.jobs.c.status == "running"), values)
+
+
+def finish_and_claim(engine: Engine, worker: str, ended: Mapping[str, Any] | None) -> Job | None:
+    """In one transaction: record ``ended`` (the keyword arguments of :func:`finish_job`, with ``job_id`` and
+    ``status``) when given, then take the oldest queued job for ``worker`` (None when the queue is empty)."""
+    j = s.jobs
+    with write(engine) as conn:
+        if ended is not None:
+            e = dict(ended)
+            values = _end_values(e.pop("status"), e.get("result"), e.get("error"), e.get("message"))
+            conn.execute(update(j).where(j.c.id == e["job_id"], j.c.status == "running"), values)
+        query = select(j.c.id).where(j.c.status == "queued").order_by(j.c.id).limit(1)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        job_id = conn.execute(query).scalar()
+        if job_id is None:
+            return None
+        conn.execute(
+            update(j).where(j.c.id == job_id, j.c.status == "queued"),
+            {"status": "running", "started_at": _utcnow(), "worker": worker[:160], "progress": 0.0},
+        )
+        return Job.from_row(conn.execute(select(j).where(j.c.id == job_id)).mappings().one())
 
 
 class JobError(RavenshireError):

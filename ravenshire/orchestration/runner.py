@@ -1,7 +1,7 @@
 """Running queued jobs: :func:`run_job` does one job's work; :class:`JobRunner` polls the queue in the scheduler.
 
-The runner looks at the queue every ``[SCHEDULE] poll_seconds`` (and at once when a job finishes), runs up to
-``job_concurrency`` jobs at a time, each in a daemon thread of its own, and records each job's end. Cycle jobs take
+``job_concurrency`` worker threads run the queue: each records the end of its job and takes the next queued one in
+one transaction, and looks at the queue every ``[SCHEDULE] poll_seconds`` when idle. Cycle jobs take
 the process's cycle lock, so a "run now" never overlaps a scheduled cycle in the same process (other processes are
 kept out by the cycles' claims). On stop, no new job is taken; jobs still running after the grace period are
 recorded as ``interrupted`` and their threads die with the process (nothing waits for them; their writes are whole
@@ -21,8 +21,8 @@ from sqlalchemy import Engine, func, select
 
 from ravenshire.config import Config
 from ravenshire.errors import RavenshireError
-from ravenshire.orchestration.jobs import Job, claim_next_job, finish_job, set_progress
-from ravenshire.orchestration.workflow import HOST, WorkflowExecutor
+from ravenshire.orchestration.jobs import Job, finish_and_claim, finish_job, set_progress
+from ravenshire.orchestration.workflow import HOST, WorkflowExecutor, process_owner
 from ravenshire.store import read
 from ravenshire.store import schema as s
 
@@ -185,7 +185,12 @@ def run_job(
 
 
 class JobRunner:
-    """Polls the queue and runs jobs in threads (see the module docstring)."""
+    """``job_concurrency`` worker threads (daemons) run the queue (see the module docstring).
+
+    Each worker loops: in ONE write transaction it records the end of the job it just ran and takes the oldest
+    queued job (so a busy queue costs one transaction per job), runs it, and so on; an idle worker looks at the
+    queue every ``poll_seconds``.
+    """
 
     def __init__(
         self,
@@ -200,55 +205,55 @@ class JobRunner:
         self.executor = executor or WorkflowExecutor(engine)
         self.cycle_lock = cycle_lock or threading.Lock()
         self.stop = stop or threading.Event()
-        self.worker = f"{HOST}:{os.getpid()}"
+        self.worker = process_owner()  # host:pid:start, so recovery tells this process from a later one
         self.concurrency = config.schedule.job_concurrency
         self._running: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Start polling in a daemon thread."""
-        self._thread = threading.Thread(target=self._loop, name="ravenshire-job-poller", daemon=True)
-        self._thread.start()
+        """Start the workers."""
+        for n in range(self.concurrency):
+            thread = threading.Thread(target=self._work, name=f"ravenshire-job-worker-{n}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
 
     def running(self) -> list[int]:
+        """Ids of the jobs running now."""
         with self._lock:
             return sorted(self._running)
 
-    def poll_once(self) -> int:
-        """Start queued jobs while there are free slots; returns how many started."""
-        started = 0
-        while not self.stop.is_set():
-            with self._lock:
-                if len(self._running) >= self.concurrency:
-                    break
-            try:
-                job = claim_next_job(self.engine, self.worker)
-            except RavenshireError as exc:  # the store busy: try again at the next poll
-                log.warning("could not read the job queue: %s", exc)
-                break
-            if job is None:
-                break
-            log.info("job #%d (%s) started after %.2f s in the queue", job.id, job.kind, job.wait_s or 0.0)
-            thread = threading.Thread(target=self._run, args=(job,), name=f"ravenshire-job-{job.id}", daemon=True)
-            with self._lock:
-                self._running[job.id] = thread
-            thread.start()
-            started += 1
-        return started
-
-    def _loop(self) -> None:
+    def _work(self) -> None:
         interval = self.config.schedule.poll_seconds
+        ended: dict[str, Any] | None = None  # the end of the last job, recorded with the next claim
         while not self.stop.is_set():
             try:
-                self.poll_once()
-            except Exception:  # never let the poller die: log it and look again later
-                log.exception("the job poller failed; retrying")
-            self._wake.wait(interval)
-            self._wake.clear()
+                job = finish_and_claim(self.engine, self.worker, ended)
+                ended = None
+            except RavenshireError as exc:  # the store is busy: try again shortly (the end is kept)
+                log.warning("job queue not read: %s", exc)
+                self.stop.wait(interval)
+                continue
+            except Exception:  # never let a worker die: log it and look again later
+                log.exception("job worker failed; retrying")
+                self.stop.wait(interval)
+                continue
+            if job is None:
+                self.stop.wait(interval)
+                continue
+            log.info("job #%d (%s) started after %.2f s in the queue", job.id, job.kind, job.wait_s or 0.0)
+            with self._lock:
+                self._running[job.id] = threading.current_thread()
+            try:
+                ended = self._execute(job)
+            finally:
+                with self._lock:
+                    self._running.pop(job.id, None)
+        if ended is not None:
+            self._finish(**ended)
 
-    def _run(self, job: Job) -> None:
+    def _execute(self, job: Job) -> dict[str, Any]:
+        """Run ``job``; returns how it ended (for :func:`finish_job`)."""
         clock = time.perf_counter()
 
         def progress(fraction: float | None, message: str | None) -> None:
@@ -266,14 +271,10 @@ class JobRunner:
             if not isinstance(exc, RavenshireError):
                 log.exception("job #%d (%s) failed", job.id, job.kind)
             status = "interrupted" if isinstance(exc, JobInterrupted) else "failed"
-            self._finish(job.id, status, error=text[:4000], message=f"{status} after "
-                         f"{time.perf_counter() - clock:.1f} s")  # fmt: skip
-        else:
-            self._finish(job.id, "succeeded", result=result, message=f"done in {time.perf_counter() - clock:.1f} s")
-        finally:
-            with self._lock:
-                self._running.pop(job.id, None)
-            self._wake.set()  # a free slot: look at the queue now
+            return {"job_id": job.id, "status": status, "error": text[:4000],
+                    "message": f"{status} after {time.perf_counter() - clock:.1f} s"}  # fmt: skip
+        return {"job_id": job.id, "status": "succeeded", "result": result,
+                "message": f"done in {time.perf_counter() - clock:.1f} s"}  # fmt: skip
 
     def _finish(self, job_id: int, status: str, **values: Any) -> None:
         """Record a job's end, trying again while the store is busy (a job must not stay ``running``)."""
@@ -287,18 +288,13 @@ class JobRunner:
         log.error("job #%d: its end (%s) could not be recorded; it is recovered at the next start", job_id, status)
 
     def shutdown(self, grace: float = 30.0) -> list[int]:
-        """Stop taking jobs, wait up to ``grace`` seconds for the running ones, record the rest as interrupted.
-        Returns the ids recorded as interrupted."""
+        """Stop taking jobs, wait up to ``grace`` seconds for the running ones (their ends are recorded), record
+        the rest as interrupted. Returns the ids recorded as interrupted."""
         self.stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        with self._lock:
-            threads = dict(self._running)
         deadline = time.monotonic() + grace
-        for thread in threads.values():
+        for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        left = [job_id for job_id, thread in threads.items() if thread.is_alive()]
+        left = self.running()
         for job_id in left:  # its thread is a daemon: it ends with the process, its row says so
             self._finish(
                 job_id, "interrupted", error="interrupted: the scheduler stopped while it ran; submit it again"

@@ -179,3 +179,14 @@ def test_a_one_day_fetch_is_a_fetch(engine, config: Config) -> None:
         submit_job(engine, "data_fetch", {"start": "2024-06-28", "end": "2024-06-27"}, config=config)
     with pytest.raises(ConfigError, match="must be before end"):  # a backtest needs more than a day
         submit_job(engine, "backtest", {"strategy": "ma_crossover", "start": "2024-06-28", "end": "2024-06-28"})
+
+
+def test_claiming_a_batch_takes_the_oldest_queued_jobs_once(engine) -> None:
+    from ravenshire.orchestration.jobs import claim_jobs
+
+    ids = [submit_job(engine, "ping").id for _ in range(5)]
+    cancel_job(engine, ids[1])
+    first = claim_jobs(engine, "h:1:1", 3)
+    assert [j.id for j in first] == [ids[0], ids[2], ids[3]] and {j.status for j in first} == {"running"}
+    assert [j.id for j in claim_jobs(engine, "h:2:2", 3)] == [ids[4]]
+    assert claim_jobs(engine, "h:3:3", 3) == []
