@@ -190,3 +190,16 @@ def test_claiming_a_batch_takes_the_oldest_queued_jobs_once(engine) -> None:
     assert [j.id for j in first] == [ids[0], ids[2], ids[3]] and {j.status for j in first} == {"running"}
     assert [j.id for j in claim_jobs(engine, "h:2:2", 3)] == [ids[4]]
     assert claim_jobs(engine, "h:3:3", 3) == []
+
+
+def test_finish_and_claim_records_one_end_and_takes_the_next_job(engine) -> None:
+    from ravenshire.orchestration.jobs import finish_and_claim
+
+    a, b = submit_job(engine, "ping"), submit_job(engine, "ping")
+    first = finish_and_claim(engine, "h:1:1", None)
+    assert first is not None and first.id == a.id
+    second = finish_and_claim(engine, "h:1:1", {"job_id": a.id, "status": "succeeded", "result": {"pong": True}})
+    assert second is not None and second.id == b.id
+    assert get_job(engine, a.id).status == "succeeded" and get_job(engine, a.id).result == {"pong": True}
+    assert finish_and_claim(engine, "h:1:1", {"job_id": b.id, "status": "failed", "error": "boom"}) is None
+    assert get_job(engine, b.id).status == "failed" and get_job(engine, b.id).error == "boom"
