@@ -28,6 +28,7 @@ from ravenshire.ui import (
     run_action,
     show_flashes,
 )
+from ravenshire.ui.charts import equity_chart
 
 require_frame("pages/command.py")  # first: only inside app.py's frame
 
@@ -243,23 +244,7 @@ def book_panel() -> None:
             "scheduler's monitoring cycle store them."
         )
         return
-    points = curve.reset_index()
-    chart = (
-        alt.Chart(points)
-        .mark_line(point=len(points) < 40, strokeWidth=1.6)
-        .encode(
-            x=alt.X("date:T", title=None),
-            y=alt.Y("equity:Q", title=f"Equity [{cur}]", scale=alt.Scale(zero=False), axis=alt.Axis(format=",.0f")),
-            tooltip=[
-                alt.Tooltip("date:T"),
-                alt.Tooltip("equity:Q", format=",.2f"),
-                alt.Tooltip("daily_pnl:Q", title="daily P&L", format=",.2f"),
-                alt.Tooltip("drawdown:Q", format=".1%"),
-            ],
-        )
-        .properties(height=220)
-    )
-    st.altair_chart(chart, width="stretch")
+    st.altair_chart(equity_chart(curve, title=f"Equity [{cur}]", height=220), width="stretch")
 
 
 def kill_switch_panel() -> None:

@@ -4,7 +4,6 @@ manual paper orders, the kill switch and reconciliation. Everything goes through
 import math
 import uuid
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -26,6 +25,7 @@ from ravenshire.ui import (
     show_flashes,
 )
 from ravenshire.ui.auth import audit, auth_enabled, can_operate, current_user
+from ravenshire.ui.charts import equity_chart
 
 require_frame("pages/execution.py")  # first: only inside app.py's frame
 
@@ -208,23 +208,7 @@ if curve is not None:
             "`python -m ravenshire mark`, or let the scheduler's monitoring cycle (17:00 UTC) store them."
         )
     else:
-        points = curve.reset_index()
-        chart = (
-            alt.Chart(points)
-            .mark_line(point=len(points) < 40, strokeWidth=1.6)
-            .encode(
-                x=alt.X("date:T", title=None),
-                y=alt.Y("equity:Q", title="Equity", scale=alt.Scale(zero=False), axis=alt.Axis(format=",.0f")),
-                tooltip=[
-                    alt.Tooltip("date:T"),
-                    alt.Tooltip("equity:Q", format=",.2f"),
-                    alt.Tooltip("daily_pnl:Q", title="daily P&L", format=",.2f"),
-                    alt.Tooltip("drawdown:Q", format=".1%"),
-                ],
-            )
-            .properties(height=260)
-        )
-        st.altair_chart(chart, width="stretch")
+        st.altair_chart(equity_chart(curve), width="stretch")
 
 tab_trade, tab_orders, tab_pos, tab_ledger, tab_kill = st.tabs(
     ["Trade", "Orders", "Positions", "Fills & cash", "Kill switch"]
