@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from ravenshire.agents.base import to_jsonable
 from ravenshire.agents.coordinator import STALE_AFTER
@@ -595,13 +595,3 @@ def recover_interrupted(
             )  # fmt: skip
             recovered.append({"job": job["id"]})
     return recovered
-
-
-def count_cycles(engine: Engine, kind: str | None = None) -> int:
-    """Stored cycles (of ``kind``)."""
-    c = s.cycles
-    query = select(func.count()).select_from(c)
-    if kind is not None:
-        query = query.where(c.c.kind == kind)
-    with read(engine) as conn:
-        return int(conn.execute(query).scalar_one())

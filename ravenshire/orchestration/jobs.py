@@ -41,7 +41,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from ravenshire.agents.base import to_jsonable
 from ravenshire.config import Config
-from ravenshire.errors import ConfigError, RavenshireError
+from ravenshire.errors import ConfigError
 from ravenshire.store import read, write
 from ravenshire.store import schema as s
 
@@ -463,7 +463,3 @@ def finish_and_claim(engine: Engine, worker: str, ended: Mapping[str, Any] | Non
             {"status": "running", "started_at": _utcnow(), "worker": worker[:160], "progress": 0.0},
         )
         return Job.from_row(conn.execute(select(j).where(j.c.id == job_id)).mappings().one())
-
-
-class JobError(RavenshireError):
-    """A job ran and failed; its message is what the job's row keeps."""

@@ -52,7 +52,7 @@ from ravenshire.orchestration.cycles import (
     run_cycle,
 )
 from ravenshire.orchestration.runner import JobRunner
-from ravenshire.orchestration.workflow import HOST, Workflow, WorkflowExecutor, owner_alive, process_owner, run_sync
+from ravenshire.orchestration.workflow import HOST, WorkflowExecutor, owner_alive, process_owner
 from ravenshire.store import read, write
 from ravenshire.store import schema as s
 
@@ -526,8 +526,3 @@ class SchedulerService:
                 log.exception("could not record the stop")
         log.info("scheduler stopped")
         return 1 if self.lost_lease else 0
-
-
-def run_workflow_now(engine: Engine | None, workflow: Workflow, **kwargs: Any) -> Any:
-    """Run a workflow synchronously with a stored run (for the CLI)."""
-    return run_sync(WorkflowExecutor(engine), workflow, **kwargs)

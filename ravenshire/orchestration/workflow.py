@@ -48,9 +48,9 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from ravenshire.errors import ConfigError, OperationalError, RavenshireError
-from ravenshire.store import read, write
+from ravenshire.errors import ConfigError, OperationalError
 from ravenshire.store import schema as s
+from ravenshire.store import write
 
 __all__ = [
     "SKIP",
@@ -711,15 +711,3 @@ def owner_alive(owner: str | None) -> bool | None:
     except PermissionError:  # exists, owned by another user
         pass
     return not start or _process_start(pid) in ("", start)
-
-
-def workflow_run(engine: Engine, run_id: int) -> dict[str, Any]:
-    """A stored run with its steps (for the CLI and tests)."""
-    with read(engine) as conn:
-        row = conn.execute(select(s.workflow_runs).where(s.workflow_runs.c.id == run_id)).mappings().first()
-        if row is None:
-            raise RavenshireError(f"no workflow run {run_id}")
-        steps = conn.execute(
-            select(s.step_runs).where(s.step_runs.c.workflow_run_id == run_id).order_by(s.step_runs.c.id)
-        ).mappings()
-        return {**dict(row), "steps": [dict(r) for r in steps]}

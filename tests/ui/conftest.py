@@ -34,10 +34,15 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     st.cache_data.clear()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def navigation_v2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run pages inside app.py's frame, as the server does once st.navigation has run in the process (see
-    tests/ui/test_execution_page.py for why AppTest needs this)."""
+    """Run pages inside app.py's frame, as the server does once st.navigation has run in the process.
+
+    With a ``pages/`` folder beside app.py, Streamlit runs a process's script runs as a v1 multipage app (a page
+    file alone, without app.py) until ``st.navigation`` has run once; AppTest resets that before every run, so a
+    switched-to page would run without the frame (no login gate, no kill switch banner, no sidebar). The browser
+    tests run a real server, which this does not touch (they test the v1 start itself).
+    """
     init = PagesManager.__init__
 
     def v2(self: PagesManager, *args: object, **kwargs: object) -> None:

@@ -14,7 +14,6 @@ from ravenshire.store import schema as s
 from tests.conftest import PROJECT
 
 APP = str(PROJECT / "app.py")
-pytestmark = pytest.mark.usefixtures("navigation_v2")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from ravenshire.config import load_config
@@ -19,19 +18,6 @@ from tests.conftest import PROJECT
 APP = str(PROJECT / "app.py")
 PAGE = "pages/backtests.py"
 STUDY_FORM_KEY = "_backtests_study_form_id"
-
-
-@pytest.fixture(autouse=True)
-def navigation_v2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run pages inside app.py's frame, as the server does once st.navigation has run in the process (see
-    tests/ui/test_execution_page.py)."""
-    init = PagesManager.__init__
-
-    def v2(self: PagesManager, *args: object, **kwargs: object) -> None:
-        init(self, *args, **kwargs)  # type: ignore[arg-type]
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", v2)
 
 
 def _run(at: AppTest | None = None) -> AppTest:

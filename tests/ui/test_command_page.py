@@ -8,7 +8,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from ravenshire.agents import AgentCoordinator
@@ -40,19 +39,6 @@ lookback_days = 504
 cache_ttl = 1
 """
 FIRST, LAST = "2024-06-27", "2024-06-28"
-
-
-@pytest.fixture(autouse=True)
-def navigation_v2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run pages inside app.py's frame, as the server does once st.navigation has run in the process (see
-    tests/ui/test_execution_page.py)."""
-    init = PagesManager.__init__
-
-    def v2(self: PagesManager, *args: object, **kwargs: object) -> None:
-        init(self, *args, **kwargs)  # type: ignore[arg-type]
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", v2)
 
 
 def _backup(source: Path, target: Path) -> None:

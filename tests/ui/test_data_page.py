@@ -9,7 +9,6 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import PROJECT
 
 APP = str(PROJECT / "app.py")
-pytestmark = pytest.mark.usefixtures("navigation_v2")
 
 
 def _run(at: AppTest | None = None) -> AppTest:

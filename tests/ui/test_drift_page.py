@@ -6,9 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from ravenshire.config import load_config
@@ -17,18 +15,6 @@ from tests.conftest import PROJECT
 
 APP = str(PROJECT / "app.py")
 PAGE = "pages/drift.py"
-
-
-@pytest.fixture(autouse=True)
-def navigation_v2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run the page inside app.py's frame (see tests/ui/test_execution_page.py's fixture of the same name)."""
-    init = PagesManager.__init__
-
-    def v2(self: PagesManager, *args: object, **kwargs: object) -> None:
-        init(self, *args, **kwargs)  # type: ignore[arg-type]
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", v2)
 
 
 def _run(at: AppTest | None = None) -> AppTest:

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 import streamlit as st
 from sqlalchemy.exc import OperationalError
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from ravenshire.config import load_config
@@ -17,23 +16,6 @@ from tests.conftest import PROJECT
 APP = str(PROJECT / "app.py")
 PAGE = "pages/execution.py"
 CID_KEY = "_execution_order_cid"
-
-
-@pytest.fixture(autouse=True)
-def navigation_v2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run pages inside app.py's frame, as the server does once st.navigation has run in the process.
-
-    With a ``pages/`` folder beside app.py, Streamlit runs a process's first script run as a v1 multipage app (a
-    page file alone, without app.py); ``st.navigation`` then turns that off for good. AppTest resets it before
-    every run, so a switched-to page would run without the frame (no kill switch banner, no sidebar).
-    """
-    init = PagesManager.__init__
-
-    def v2(self: PagesManager, *args: object, **kwargs: object) -> None:
-        init(self, *args, **kwargs)  # type: ignore[arg-type]
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", v2)
 
 
 def _run(at: AppTest | None = None) -> AppTest:

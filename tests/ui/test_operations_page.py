@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sqlalchemy import select
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from ravenshire.config import load_config
@@ -25,19 +24,6 @@ from tests.ui.conftest import UI_INI
 APP_PAGE = "pages/operations.py"
 DAY = "2025-06-27"
 KEY_PREFIX = "_operations_key_"
-
-
-@pytest.fixture(autouse=True)
-def navigation_v2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run pages inside app.py's frame, as the server does once st.navigation has run in the process (see
-    tests/ui/test_execution_page.py)."""
-    init = PagesManager.__init__
-
-    def v2(self: PagesManager, *args: object, **kwargs: object) -> None:
-        init(self, *args, **kwargs)  # type: ignore[arg-type]
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", v2)
 
 
 def run_page(at: AppTest | None = None) -> AppTest:

@@ -23,7 +23,6 @@ from tests.ui.conftest import UI_INI
 from tests.ui.test_command_page import LAST, run_page
 
 # The app run inside its frame, and the agent cycles' seeded stores.
-navigation_v2 = command.navigation_v2
 seeded, with_cycles = command.seeded, command.with_cycles
 
 PAGE = "pages/portfolio.py"

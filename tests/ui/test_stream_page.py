@@ -15,7 +15,6 @@ from tests.ui import test_command_page as command
 from tests.ui.test_command_page import FIRST, LAST, run_page
 
 # The Command center's fixtures: the app run inside its frame, and the seeded stores.
-navigation_v2 = command.navigation_v2
 seeded, with_data, with_cycles = command.seeded, command.with_data, command.with_cycles
 
 PAGE = "pages/stream.py"
